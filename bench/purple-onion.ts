@@ -1,0 +1,191 @@
+// purple-onion's daemon as a benchmark target: `serve` as a child process on
+// a free loopback port, without Tor; accounts created over the control socket
+// (line-delimited JSON, docs/control-protocol.md) or, with BENCH_PO_ACCOUNTS=cli,
+// through `purple-onion account add --json`.
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import net from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import {
+  fileExists,
+  freePort,
+  makeTempDir,
+  portAccepts,
+  removeTempDir,
+  startServerProcess,
+  waitUntil,
+  type ServerProcess,
+} from "./processes.js";
+import { splitJid, type BenchAccount, type BenchTarget } from "./target.js";
+
+const execFileP = promisify(execFile);
+
+// This file runs as dist/bench/purple-onion.js; the repository is two levels up.
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+// BENCH_PO_CLI points the benchmark at another build of the CLI.
+const CLI = process.env.BENCH_PO_CLI ? resolve(process.env.BENCH_PO_CLI) : join(REPO, "dist", "src", "cli", "main.js");
+// docs/control-protocol.md: the version this client speaks.
+const CONTROL_PROTOCOL = 1;
+
+/** What `account add` returns (CLI --json and control socket alike). */
+interface AccountInfo {
+  jid: string;
+  host: string;
+  port: number;
+  password: string;
+}
+
+function toBenchAccount(info: AccountInfo, origin: string): BenchAccount {
+  if (typeof info?.jid !== "string" || typeof info.password !== "string" || typeof info.port !== "number") {
+    throw new Error(`${origin} returned an unexpected account object: ${JSON.stringify(info)}`);
+  }
+  const { localpart, domain } = splitJid(info.jid);
+  return { jid: info.jid, username: localpart, domain, password: info.password, host: info.host ?? "127.0.0.1", port: info.port };
+}
+
+/** One connection to the daemon's control socket; requests are answered by id. */
+class ControlClient {
+  private buffered = "";
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.setEncoding("utf8");
+    socket.on("data", (text: string) => this.onData(text));
+    const fail = (why: string): void => {
+      for (const p of this.pending.values()) p.reject(new Error(why));
+      this.pending.clear();
+    };
+    socket.on("error", (err) => fail(`control socket error: ${err.message}`));
+    socket.on("close", () => fail("control socket closed by the daemon"));
+  }
+
+  static connect(path: string): Promise<ControlClient> {
+    return new Promise((resolvePromise, reject) => {
+      const socket = net.connect(path);
+      socket.once("connect", () => resolvePromise(new ControlClient(socket)));
+      socket.once("error", (err) => reject(new Error(`cannot connect to control socket ${path}: ${err.message}`)));
+    });
+  }
+
+  request(op: string, args: Record<string, unknown>): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolvePromise, reject) => {
+      this.pending.set(id, { resolve: resolvePromise, reject });
+      this.socket.write(`${JSON.stringify({ id, op, args })}\n`);
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+
+  private onData(text: string): void {
+    this.buffered += text;
+    let newline: number;
+    while ((newline = this.buffered.indexOf("\n")) !== -1) {
+      const line = this.buffered.slice(0, newline).trim();
+      this.buffered = this.buffered.slice(newline + 1);
+      if (!line) continue;
+      let reply: { id?: number; ok?: boolean; result?: unknown; error?: unknown };
+      try {
+        reply = JSON.parse(line) as typeof reply;
+      } catch {
+        continue; // not a reply (the daemon may push events); ignore
+      }
+      const waiter = reply.id === undefined ? undefined : this.pending.get(reply.id);
+      if (!waiter) continue;
+      this.pending.delete(reply.id!);
+      if (reply.ok) waiter.resolve(reply.result);
+      else waiter.reject(new Error(`control request failed: ${JSON.stringify(reply.error ?? reply)}`));
+    }
+  }
+}
+
+export class PurpleOnionTarget implements BenchTarget {
+  readonly name = "purple-onion";
+  version = "purple-onion";
+  private dir = "";
+  private server: ServerProcess | undefined;
+  private control: ControlClient | undefined;
+  private readonly viaCli = process.env.BENCH_PO_ACCOUNTS === "cli";
+
+  async start(): Promise<void> {
+    if (!existsSync(CLI)) {
+      throw new Error(`purple-onion is not built: ${CLI} is missing (run \`npm run build\`; src/cli/main.ts must exist)`);
+    }
+    try {
+      const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version?: string };
+      this.version = `purple-onion ${pkg.version ?? "?"}`;
+    } catch {
+      // keep the bare name
+    }
+    this.dir = makeTempDir("purple-onion-bench-po-");
+    const port = await freePort();
+    const logFile = join(this.dir, "daemon.log");
+    const dataDir = join(this.dir, "data");
+    this.server = startServerProcess(
+      process.execPath,
+      [CLI, "serve", "--data-dir", dataDir, "--tor", "none", "--c2s-port", String(port)],
+      { logFile, cwd: this.dir },
+    );
+    const socketPath = join(dataDir, "control.sock");
+    await waitUntil(`control socket ${socketPath}`, this.server, [logFile], fileExists(socketPath));
+    await waitUntil(`c2s on 127.0.0.1:${port}`, this.server, [logFile], portAccepts("127.0.0.1", port));
+    if (!this.viaCli) {
+      this.control = await ControlClient.connect(socketPath);
+      const hello = (await this.control.request("hello", { protocol: CONTROL_PROTOCOL, client: "purple-onion-bench" })) as {
+        protocol?: number;
+      };
+      if (hello?.protocol !== CONTROL_PROTOCOL) {
+        throw new Error(`daemon speaks control protocol ${hello?.protocol}, the benchmark ${CONTROL_PROTOCOL}`);
+      }
+    }
+  }
+
+  async createAccount(localpart: string): Promise<BenchAccount> {
+    if (!this.server) throw new Error("purple-onion is not running");
+    if (this.control) {
+      const result = await this.control.request("account.add", { localpart });
+      return toBenchAccount(result as AccountInfo, "control op account.add");
+    }
+    const dataDir = join(this.dir, "data");
+    let stdout: string;
+    try {
+      ({ stdout } = await execFileP(
+        process.execPath,
+        [CLI, "account", "add", localpart, "--data-dir", dataDir, "--json"],
+        { cwd: this.dir, timeout: 30_000 },
+      ));
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`purple-onion account add ${localpart} failed: ${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`);
+    }
+    const lastLine = stdout.trim().split("\n").pop() ?? "";
+    let info: AccountInfo;
+    try {
+      info = JSON.parse(lastLine) as AccountInfo;
+    } catch {
+      throw new Error(`purple-onion account add --json printed no JSON: ${stdout}`);
+    }
+    return toBenchAccount(info, "purple-onion account add --json");
+  }
+
+  pid(): number {
+    if (!this.server) throw new Error("purple-onion is not running");
+    return this.server.pid;
+  }
+
+  async stop(): Promise<void> {
+    this.control?.close();
+    this.control = undefined;
+    await this.server?.stop();
+    this.server = undefined;
+    if (this.dir) {
+      removeTempDir(this.dir);
+      this.dir = "";
+    }
+  }
+}

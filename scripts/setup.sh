@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for purple-onion: system packages, npm
+# dependencies, build. Safe to run again. Needs root (or sudo) for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What the runtime needs: nothing beyond Node 20. What the tests and the
+# benchmark need: real peers and clients from Debian.
+PACKAGES=(
+  prosody          # reference XMPP server: harness validation and benchmark comparison
+  python3-slixmpp  # a real third-party XMPP client for the tests
+  tor              # not used by this release's tests yet; the Tor work builds on it
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]} with apt-get"
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+  # policy-rc.d or not, the test suites never use the system services; they start their own.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+node -e 'const [maj] = process.versions.node.split("."); if (+maj < 20) { console.error(`setup: Node ${process.versions.node} is too old: purple-onion needs Node 20 or newer`); process.exit(1); }'
+
+echo "setup: installing npm dependencies"
+npm ci --no-audit --no-fund
+echo "setup: building"
+npm run build

@@ -1,0 +1,180 @@
+// The --help text of every command. One place, so they stay consistent with each other.
+import { LOG_LEVELS } from "../daemon/logger.js";
+
+const DATA_DIR_LINE = "  --data-dir DIR   the daemon's data dir (default: see 'purple-onion --help')";
+const JSON_LINE = "  --json           print one JSON object instead of text (for scripts)";
+const HELP_LINE = "  -h, --help       show this help";
+
+export function topLevelHelp(defaultDataDir: string): string {
+  return `purple-onion: a private XMPP server for each of your Pidgin accounts,
+federating only over Tor onion services.
+
+Usage: purple-onion COMMAND [OPTIONS]
+
+Commands:
+  serve                        run the daemon in the foreground
+  account add LOCALPART        create an account and show its password
+  account list                 list the accounts
+  account remove JID           delete an account and everything stored for it
+  account reset-password JID   give an account a new random password
+  status                       show what the running daemon is doing
+  stop                         ask the running daemon to shut down
+  help [COMMAND]               show the help of a command
+
+Options:
+  -h, --help       show this help
+  -V, --version    print the version
+
+Every command takes --data-dir DIR. The default is $PURPLE_ONION_DATA_DIR,
+else $XDG_DATA_HOME/purple-onion, else ~/.local/share/purple-onion
+(here: ${defaultDataDir}).
+
+Exit status: 0 on success, 1 when the command failed, 2 for a bad command line.
+Run 'purple-onion COMMAND --help' for a command's options and an example.
+`;
+}
+
+const SERVE = `Usage: purple-onion serve [--data-dir DIR] [--tor none] [--c2s-port N] [--log-level LEVEL]
+
+Runs the purple-onion daemon in the foreground until SIGINT (Ctrl-C) or SIGTERM.
+It serves every account in the data dir to XMPP clients on 127.0.0.1 and
+listens for 'purple-onion' commands on DIR/control.sock. One daemon per data dir.
+
+Options:
+${DATA_DIR_LINE}
+  --tor MODE       how to reach Tor; only 'none' (no federation) exists so far
+  --c2s-port N     loopback port for XMPP clients (0 = any free port)
+  --log-level L    ${LOG_LEVELS.join(", ")} (default: info); logs go to stderr,
+                   and contact addresses and messages appear only at debug
+${HELP_LINE}
+
+Example:
+  purple-onion serve --c2s-port 5222 --log-level debug
+`;
+
+const ACCOUNT = `Usage: purple-onion account SUBCOMMAND [OPTIONS]
+
+Manages the accounts of the running daemon.
+
+Subcommands:
+  add LOCALPART        create an account and show its password
+  list                 list the accounts
+  remove JID           delete an account and everything stored for it
+  reset-password JID   give an account a new random password
+
+Run 'purple-onion account SUBCOMMAND --help' for details.
+
+Example:
+  purple-onion account add alice
+  purple-onion account list
+`;
+
+const ACCOUNT_ADD = `Usage: purple-onion account add LOCALPART [--data-dir DIR] [--json]
+
+Creates the account LOCALPART@<its own onion address> in the running daemon and
+prints its JID, the server to connect to and its password, with how to set it up
+in Pidgin. The password is shown only this once (the daemon keeps only a salted
+hash); 'purple-onion account reset-password' makes a new one.
+
+Options:
+${DATA_DIR_LINE}
+${JSON_LINE}:
+                   {"jid", "host", "port", "password", "onion"}
+${HELP_LINE}
+
+Example:
+  purple-onion account add alice
+`;
+
+const ACCOUNT_LIST = `Usage: purple-onion account list [--data-dir DIR] [--json]
+
+Lists the accounts of the running daemon: JID, server and creation time.
+
+Options:
+${DATA_DIR_LINE}
+${JSON_LINE}:
+                   {"accounts": [{"jid", "host", "port", "onion", "createdAt"}]}
+${HELP_LINE}
+
+Example:
+  purple-onion account list --json
+`;
+
+const ACCOUNT_REMOVE = `Usage: purple-onion account remove JID [--data-dir DIR] [--json]
+
+Deletes the account JID and everything the daemon stores for it (roster, queued
+messages, its onion key: the onion address is gone for good). Clients logged in
+to it are disconnected.
+
+Options:
+${DATA_DIR_LINE}
+${JSON_LINE}: {"jid"}
+${HELP_LINE}
+
+Example:
+  purple-onion account remove alice@xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion
+`;
+
+const ACCOUNT_RESET_PASSWORD = `Usage: purple-onion account reset-password JID [--data-dir DIR] [--json]
+
+Gives the account JID a new random password and prints it. The old password
+stops working at once; enter the new one in Pidgin.
+
+Options:
+${DATA_DIR_LINE}
+${JSON_LINE}: {"jid", "password"}
+${HELP_LINE}
+
+Example:
+  purple-onion account reset-password alice@xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion
+`;
+
+const STATUS = `Usage: purple-onion status [--data-dir DIR] [--json]
+
+Shows the running daemon: pid, uptime, data dir, the loopback XMPP server, Tor,
+and each account with its number of connected clients. Exits with status 1
+when no daemon is running for the data dir.
+
+Options:
+${DATA_DIR_LINE}
+${JSON_LINE}:
+                   {"pid", "dataDir", "uptimeSeconds", "c2s", "tor", "accounts"}
+${HELP_LINE}
+
+Example:
+  purple-onion status
+`;
+
+const STOP = `Usage: purple-onion stop [--data-dir DIR]
+
+Asks the running daemon to shut down and waits until it has closed its
+control socket. Exits with status 1 when no daemon is running.
+
+Options:
+${DATA_DIR_LINE}
+${HELP_LINE}
+
+Example:
+  purple-onion stop
+`;
+
+const HELP = `Usage: purple-onion help [COMMAND [SUBCOMMAND]]
+
+Shows the help of a command, the same as 'purple-onion COMMAND --help'.
+
+Example:
+  purple-onion help account add
+`;
+
+/** Help texts by command path ("account add"). */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  serve: SERVE,
+  account: ACCOUNT,
+  "account add": ACCOUNT_ADD,
+  "account list": ACCOUNT_LIST,
+  "account remove": ACCOUNT_REMOVE,
+  "account reset-password": ACCOUNT_RESET_PASSWORD,
+  status: STATUS,
+  stop: STOP,
+  help: HELP,
+};

@@ -1,0 +1,102 @@
+// The runtime's persistent state: one SQLite file per data dir, behind small typed repositories.
+import type Database from "better-sqlite3";
+import { AccountRepo, type AccountRecord } from "./accounts.js";
+import { databasePath, openDatabaseFile, restrictSidecarModes } from "./database-file.js";
+import { KeyRepo } from "./keys.js";
+import { migrate } from "./migrations.js";
+import { DEFAULT_MAX_OFFLINE_PER_ACCOUNT, OfflineRepo } from "./offline.js";
+import { RosterRepo } from "./roster.js";
+import { SettingsRepo } from "./settings.js";
+import { VcardRepo } from "./vcards.js";
+
+export { StoreError, type StoreErrorCode } from "./errors.js";
+export { DATABASE_FILE_NAME } from "./database-file.js";
+export { AccountRepo, type AccountRecord };
+export { KeyRepo };
+export { OfflineRepo, type OfflineMessage } from "./offline.js";
+export { RosterRepo, type PendingSubscription, type RosterItem, type Subscription } from "./roster.js";
+export { SettingsRepo, VcardRepo };
+
+export interface StoreOptions {
+  /** Offline messages kept per account before push() fails with "quota". Default 1000. */
+  maxOfflinePerAccount?: number;
+  /** How long a statement waits for another connection's lock before failing. Default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+export class Store {
+  readonly accounts: AccountRepo;
+  readonly keys: KeyRepo;
+  readonly roster: RosterRepo;
+  readonly offline: OfflineRepo;
+  readonly vcards: VcardRepo;
+  readonly settings: SettingsRepo;
+
+  constructor(
+    private readonly db: Database.Database,
+    options: StoreOptions = {},
+  ) {
+    this.accounts = new AccountRepo(db);
+    this.keys = new KeyRepo(db);
+    this.roster = new RosterRepo(db);
+    this.offline = new OfflineRepo(db, options.maxOfflinePerAccount ?? DEFAULT_MAX_OFFLINE_PER_ACCOUNT);
+    this.vcards = new VcardRepo(db);
+    this.settings = new SettingsRepo(db);
+  }
+
+  /** Path of the database file. */
+  get path(): string {
+    return this.db.name;
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  /**
+   * Runs fn in one transaction: everything it stores commits together, or nothing does if it
+   * throws. Nests (inner calls become savepoints). fn must be synchronous: a transaction cannot
+   * stay open across an await.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(() => {
+      const result = fn();
+      if (isPromiseLike(result)) {
+        throw new TypeError("Store.transaction() needs a synchronous function; it got a promise");
+      }
+      return result;
+    })();
+  }
+
+  /** Closes the file (checkpointing the WAL). Safe to call twice. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * Opens <dataDir>/purple-onion.sqlite (mode 0600, created if missing) and upgrades its schema.
+ * dataDir must exist and be writable; this does not create it or change its mode.
+ * Throws StoreError: "not-writable", "corrupt" or "too-new", each with a message saying what to do.
+ */
+export function openStore(dataDir: string, options: StoreOptions = {}): Store {
+  const db = openDatabaseFile(dataDir, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+  try {
+    migrate(db);
+    restrictSidecarModes(databasePath(dataDir));
+    return new Store(db, options);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function isPromiseLike(value: unknown): boolean {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}

@@ -1,0 +1,60 @@
+// Stream error conditions: the closed list a <stream:error/> may carry, and
+// the subset StreamParser reports.
+// https://www.rfc-editor.org/rfc/rfc6120#section-4.9.3
+export const STREAM_ERROR_CONDITIONS = [
+  "bad-format",
+  "bad-namespace-prefix",
+  "conflict",
+  "connection-timeout",
+  "host-gone",
+  "host-unknown",
+  "improper-addressing",
+  "internal-server-error",
+  "invalid-from",
+  "invalid-namespace",
+  "invalid-xml",
+  "not-authorized",
+  "not-well-formed",
+  "policy-violation",
+  "remote-connection-failed",
+  "reset",
+  "resource-constraint",
+  "restricted-xml",
+  "see-other-host",
+  "system-shutdown",
+  "undefined-condition",
+  "unsupported-encoding",
+  "unsupported-feature",
+  "unsupported-stanza-type",
+  "unsupported-version",
+] as const;
+
+export type StreamErrorName = (typeof STREAM_ERROR_CONDITIONS)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(STREAM_ERROR_CONDITIONS);
+
+export function isStreamErrorName(name: string): name is StreamErrorName {
+  return KNOWN.has(name);
+}
+
+/** What StreamParser can find wrong with a peer's XML stream. */
+export type StreamErrorCondition =
+  | "not-well-formed"
+  | "restricted-xml"
+  | "policy-violation"
+  | "invalid-namespace"
+  | "bad-format"
+  | "unsupported-encoding";
+
+export interface StreamParseError {
+  condition: StreamErrorCondition;
+  text: string;
+}
+
+/**
+ * saxes reports everything through one error callback; a few of its messages
+ * are about XML that RFC 6120 11.1 restricts rather than malformed XML.
+ */
+export function conditionOfXmlError(message: string): StreamErrorCondition {
+  return /doctype|processing instruction|XML declaration must .*start/i.test(message) ? "restricted-xml" : "not-well-formed";
+}

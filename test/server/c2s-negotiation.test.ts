@@ -1,0 +1,243 @@
+// Stream negotiation on the c2s port, byte for byte: what a client sends,
+// what must come back (RFC 6120 sections 4, 6, 7).
+import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
+import { RawXmpp } from "../support/raw-xmpp.js";
+
+let server: InProcessDaemon;
+let alice: { jid: string; password: string };
+let domain: string;
+const open: RawXmpp[] = [];
+
+async function client(): Promise<RawXmpp> {
+  const c = await RawXmpp.connect(server.port);
+  open.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  server = await startDaemon(["alice"], { limits: { maxResourcesPerAccount: 3 } });
+  alice = server.accounts.alice!;
+  domain = alice.jid.split("@")[1]!;
+});
+afterEach(() => {
+  for (const c of open.splice(0)) c.close();
+});
+afterAll(() => server.stop());
+
+const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString("base64");
+
+describe("stream header", () => {
+  test("the server answers with its own header and offers SCRAM and PLAIN", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    expect(c.received).toMatch(new RegExp(`<stream:stream[^>]* from=['"]${domain}['"]`));
+    expect(c.received).toMatch(/<mechanism>SCRAM-SHA-256<\/mechanism>/);
+    expect(c.received).toMatch(/<mechanism>SCRAM-SHA-1<\/mechanism>/);
+    expect(c.received).toMatch(/<mechanism>PLAIN<\/mechanism>/);
+  });
+
+  test("a domain this daemon does not host gets host-unknown", async () => {
+    const c = await client();
+    c.send(RawXmpp.header("example.org"));
+    await c.waitFor("<host-unknown");
+    await c.waitClosed();
+  });
+
+  test("a jabber:server stream on the client port gets invalid-namespace", async () => {
+    const c = await client();
+    c.send(`<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='${domain}' version='1.0'>`);
+    await c.waitFor("<invalid-namespace");
+    await c.waitClosed();
+  });
+
+  test("a pre-XMPP-1.0 stream (no version) gets unsupported-version", async () => {
+    const c = await client();
+    c.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${domain}'>`);
+    await c.waitFor("<unsupported-version");
+    await c.waitClosed();
+  });
+});
+
+describe("authentication", () => {
+  test("PLAIN with the right password succeeds, then bind gives a full JID", async () => {
+    const c = await client();
+    const full = await c.login(alice.jid, alice.password, "laptop");
+    expect(full).toBe(`${alice.jid}/laptop`);
+  });
+
+  test("a wrong password gets <not-authorized/>, and the third failure closes the stream", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    for (let i = 1; i <= 3; i++) {
+      c.clear();
+      c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", "wrong")}</auth>`);
+      await c.waitFor(/<failure[^>]*><not-authorized\/><\/failure>/);
+    }
+    await c.waitFor("<policy-violation");
+    await c.waitClosed();
+  });
+
+  test("a user that is not this domain's account is refused like a wrong password", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("mallory", alice.password)}</auth>`);
+    await c.waitFor(/<not-authorized\/>/);
+  });
+
+  test("an unknown mechanism gets invalid-mechanism", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>`);
+    await c.waitFor(/<invalid-mechanism\/>/);
+  });
+
+  test("a stanza before authentication closes the stream with not-authorized", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    c.send(`<message to='${alice.jid}'><body>hi</body></message>`);
+    await c.waitFor(/<not-authorized xmlns=['"]urn:ietf:params:xml:ns:xmpp-streams['"]/);
+    await c.waitClosed();
+  });
+
+  test("a stanza after SASL but before bind gets not-authorized", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", alice.password)}</auth>`);
+    await c.waitFor("<success");
+    c.clear();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    expect(c.received).toMatch(/<bind xmlns=['"]urn:ietf:params:xml:ns:xmpp-bind['"]/);
+    c.send(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`);
+    await c.waitFor(/<iq[^>]*type=['"]error['"][\s\S]*<not-authorized/);
+  });
+});
+
+describe("resource binding", () => {
+  test("no resource asked: the server picks a random one, not the machine's name", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", alice.password)}</auth>`);
+    await c.waitFor("<success");
+    c.send(RawXmpp.header(domain));
+    await c.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    c.send(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    const [, jid] = await c.waitFor(/<jid>([^<]+)<\/jid>/);
+    const resource = jid!.split("/")[1]!;
+    expect(resource).toMatch(/^po-[0-9a-f]{12}$/);
+    const { hostname } = await import("node:os");
+    expect(resource).not.toContain(hostname());
+  });
+
+  test("binding a resource already in use replaces the old session with a conflict error", async () => {
+    const first = await client();
+    await first.login(alice.jid, alice.password, "phone");
+    const second = await client();
+    expect(await second.login(alice.jid, alice.password, "phone")).toBe(`${alice.jid}/phone`);
+    await first.waitFor("<conflict");
+    await first.waitClosed();
+  });
+
+  test("more sessions than the limit get resource-constraint", async () => {
+    const sessions = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await client();
+      await c.login(alice.jid, alice.password, `r${i}`);
+      sessions.push(c);
+    }
+    const extra = await client();
+    extra.send(RawXmpp.header(domain));
+    await extra.waitFor("</stream:features>");
+    extra.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", alice.password)}</auth>`);
+    await extra.waitFor("<success");
+    extra.send(RawXmpp.header(domain));
+    await extra.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    extra.send(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r9</resource></bind></iq>`);
+    await extra.waitFor(/<resource-constraint/);
+  });
+});
+
+describe("after binding", () => {
+  test("legacy session iq (libpurple sends it) succeeds", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "s");
+    c.send(`<iq type='set' id='sess'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
+    await c.waitFor(/<iq[^>]*id=['"]sess['"][^>]*type=['"]result['"]|<iq[^>]*type=['"]result['"][^>]*id=['"]sess['"]/);
+  });
+
+  test("a spoofed 'from' closes the stream with invalid-from", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "spoof");
+    c.send(`<message from='bob@example.org/x' to='${alice.jid}'><body>hi</body></message>`);
+    await c.waitFor("<invalid-from");
+    await c.waitClosed();
+  });
+
+  test("an unknown element at stanza level closes with unsupported-stanza-type", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "weird");
+    c.send(`<foo/>`);
+    await c.waitFor("<unsupported-stanza-type");
+    await c.waitClosed();
+  });
+
+  test.each([
+    ["XEP-0092 software version", "jabber:iq:version"],
+    ["XEP-0202 entity time", "urn:xmpp:time"],
+    ["XEP-0012 last activity", "jabber:iq:last"],
+    ["an unknown namespace", "urn:example:nothing"],
+  ])("%s is answered with service-unavailable (nothing about OS, version or time zone leaks)", async (_what, ns) => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "ask");
+    const q = ns === "urn:xmpp:time" ? "time" : "query";
+    c.send(`<iq type='get' id='v1' to='${domain}'><${q} xmlns='${ns}'/></iq>`);
+    await c.waitFor(/<service-unavailable xmlns=['"]urn:ietf:params:xml:ns:xmpp-stanzas['"]/);
+    expect(c.received).not.toMatch(/Linux|Debian|node|purple-onion|\+0[0-9]:00/i);
+  });
+
+  test("disco#info on the server lists what we implement and names no software", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "disco");
+    c.send(`<iq type='get' id='d1' to='${domain}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    await c.waitFor("</iq>");
+    for (const f of ["urn:xmpp:ping", "vcard-temp", "urn:xmpp:carbons:2", "msgoffline", "http://jabber.org/protocol/disco#info"])
+      expect(c.received).toContain(`var="${f}"`);
+    expect(c.received).toMatch(/<identity category="server" type="im"\/>/);
+    expect(c.received).not.toMatch(/name=/);
+  });
+
+  test("a message to a domain not hosted here bounces with remote-server-not-found", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "remote");
+    c.send(`<message to='someone@example.org' id='m1' type='chat'><body>hi</body></message>`);
+    await c.waitFor(/<message[^>]*type="error"[\s\S]*<remote-server-not-found/);
+  });
+
+  test("a message to a user of our domain that does not exist bounces with service-unavailable", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "nouser");
+    c.send(`<message to='nobody@${domain}' id='m2' type='chat'><body>hi</body></message>`);
+    await c.waitFor(/<message[^>]*type="error"[\s\S]*<service-unavailable/);
+  });
+
+  test("an iq to a full JID that is not online gets service-unavailable", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "iqoff");
+    c.send(`<iq type='get' id='x1' to='${alice.jid}/gone'><query xmlns='urn:example:q'/></iq>`);
+    await c.waitFor(/<iq[^>]*type="error"[\s\S]*<service-unavailable/);
+  });
+
+  test("a malformed 'to' gets jid-malformed", async () => {
+    const c = await client();
+    await c.login(alice.jid, alice.password, "badto");
+    c.send(`<message to='a@b@c/' id='m3'><body>x</body></message>`);
+    await c.waitFor(/<jid-malformed/);
+  });
+});

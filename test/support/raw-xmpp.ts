@@ -1,0 +1,96 @@
+// A deliberately dumb XMPP client for bad-input tests: it writes exactly the
+// bytes a test gives it and lets the test wait for text in the reply stream.
+import { connect, type Socket } from "node:net";
+
+export class RawXmpp {
+  received = "";
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on("data", (d: Buffer) => {
+      this.received += d.toString("utf8");
+      this.wake();
+    });
+    socket.on("close", () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on("error", () => undefined);
+  }
+
+  static connect(port: number): Promise<RawXmpp> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port }, () => resolve(new RawXmpp(s)));
+      s.once("error", reject);
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const fn of w) fn();
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Wait until the received text matches; returns the match. Fails with what did arrive. */
+  async waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<RegExpMatchArray> {
+    const re = typeof pattern === "string" ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")) : pattern;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.received.match(re);
+      if (m) return m;
+      if (this.closed) throw new Error(`connection closed before ${re} arrived; received:\n${this.received}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${re}; received:\n${this.received}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error(`connection still open; received:\n${this.received}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Forget what arrived so far, so the next waitFor sees only new text. */
+  clear(): void {
+    this.received = "";
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  static header(domain: string): string {
+    return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${domain}' version='1.0'>`;
+  }
+
+  /** Open a stream, log in with PLAIN and bind `resource`; returns the full JID. */
+  async login(jid: string, password: string, resource = "raw"): Promise<string> {
+    const [local, domain] = jid.split("@") as [string, string];
+    this.send(RawXmpp.header(domain));
+    await this.waitFor("</stream:features>");
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${local}\0${password}`).toString("base64")}</auth>`);
+    await this.waitFor("<success");
+    this.clear();
+    this.send(RawXmpp.header(domain));
+    await this.waitFor("</stream:features>");
+    this.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
+    const m = await this.waitFor(/<jid>([^<]+)<\/jid>/);
+    this.clear();
+    return m[1]!;
+  }
+}
