@@ -1,12 +1,15 @@
 // Every conversation, for harnesses that run them all against one server.
 import type { Conversation } from "../support/conversation.js";
+import { carbonsCopies } from "./carbons.js";
 import { unknownIqNamespace } from "./iq-errors.js";
 import { loginAndEmptyRoster } from "./login-roster.js";
 import { messagesBetweenAccounts, messagesBetweenOwnResources } from "./messages.js";
 import { offlineMessage } from "./offline.js";
+import { presenceProbesAtLogin } from "./presence-probes.js";
 import { presenceSubscription, presenceUnsubscribe } from "./presence-subscription.js";
 import { rosterPushToAllResources } from "./roster-push.js";
 import { discoInfoServer, pingServer } from "./server-queries.js";
+import { vcardStoreAndFetch } from "./vcard.js";
 
 export const conversations: Conversation[] = [
   loginAndEmptyRoster,
@@ -19,6 +22,9 @@ export const conversations: Conversation[] = [
   unknownIqNamespace,
   pingServer,
   discoInfoServer,
+  carbonsCopies,
+  vcardStoreAndFetch,
+  presenceProbesAtLogin,
 ];
 
 /** Accounts the conversations use; a server under test must provide them. */

@@ -106,13 +106,7 @@ describe("authentication", () => {
 
   test("a stanza after SASL but before bind gets not-authorized", async () => {
     const c = await client();
-    c.send(RawXmpp.header(domain));
-    await c.waitFor("</stream:features>");
-    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", alice.password)}</auth>`);
-    await c.waitFor("<success");
-    c.clear();
-    c.send(RawXmpp.header(domain));
-    await c.waitFor("</stream:features>");
+    await c.authenticate(alice.jid, alice.password);
     expect(c.received).toMatch(/<bind xmlns=['"]urn:ietf:params:xml:ns:xmpp-bind['"]/);
     c.send(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`);
     await c.waitFor(/<iq[^>]*type=['"]error['"][\s\S]*<not-authorized/);
@@ -122,12 +116,7 @@ describe("authentication", () => {
 describe("resource binding", () => {
   test("no resource asked: the server picks a random one, not the machine's name", async () => {
     const c = await client();
-    c.send(RawXmpp.header(domain));
-    await c.waitFor("</stream:features>");
-    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", alice.password)}</auth>`);
-    await c.waitFor("<success");
-    c.send(RawXmpp.header(domain));
-    await c.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    await c.authenticate(alice.jid, alice.password);
     c.send(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
     const [, jid] = await c.waitFor(/<jid>([^<]+)<\/jid>/);
     const resource = jid!.split("/")[1]!;
@@ -153,12 +142,7 @@ describe("resource binding", () => {
       sessions.push(c);
     }
     const extra = await client();
-    extra.send(RawXmpp.header(domain));
-    await extra.waitFor("</stream:features>");
-    extra.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", alice.password)}</auth>`);
-    await extra.waitFor("<success");
-    extra.send(RawXmpp.header(domain));
-    await extra.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    await extra.authenticate(alice.jid, alice.password);
     extra.send(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r9</resource></bind></iq>`);
     await extra.waitFor(/<resource-constraint/);
   });

@@ -78,8 +78,8 @@ export class RawXmpp {
     return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${domain}' version='1.0'>`;
   }
 
-  /** Open a stream, log in with PLAIN and bind `resource`; returns the full JID. */
-  async login(jid: string, password: string, resource = "raw"): Promise<string> {
+  /** Open a stream and authenticate with PLAIN, up to the post-SASL features (no bind yet). */
+  async authenticate(jid: string, password: string): Promise<void> {
     const [local, domain] = jid.split("@") as [string, string];
     this.send(RawXmpp.header(domain));
     await this.waitFor("</stream:features>");
@@ -88,6 +88,11 @@ export class RawXmpp {
     this.clear();
     this.send(RawXmpp.header(domain));
     await this.waitFor("</stream:features>");
+  }
+
+  /** Open a stream, log in with PLAIN and bind `resource`; returns the full JID. */
+  async login(jid: string, password: string, resource = "raw"): Promise<string> {
+    await this.authenticate(jid, password);
     this.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
     const m = await this.waitFor(/<jid>([^<]+)<\/jid>/);
     this.clear();
