@@ -155,7 +155,13 @@ export class C2sSession {
     if (this.state === "closed") return;
     this.armIdlePing();
     this.throttle(chunk.length);
-    this.parser.write(chunk);
+    try {
+      this.parser.write(chunk);
+    } catch (err) {
+      // A bug in handling one client's stanza must cost that session, never the daemon.
+      this.log.error("internal error while handling client input", { session: this.id, error: (err as Error).stack ?? String(err) });
+      this.streamErrorAndClose("internal-server-error");
+    }
   }
 
   // Token bucket on incoming bytes: a flooding client is slowed down by pausing

@@ -87,7 +87,7 @@ export class Router {
       this.carbons.afterSent(session, stanza);
       return;
     }
-    if (to === undefined) return this.serverIq(stanza, session.host!.bareJid, session.host!, session);
+    if (to === undefined) return this.serverIq(stanza, session.host!.bareJid, session.host!);
     this.route(stanza);
   }
 
@@ -98,7 +98,7 @@ export class Router {
     const host = this.hostOf(to);
     if (!host) return this.remote(stanza);
     if (!to.local) {
-      if (stanza.name === "iq") return this.serverIq(stanza, to, host, undefined);
+      if (stanza.name === "iq") return this.serverIq(stanza, to, host);
       // Messages and presence for the server itself: nothing to do with them.
       return;
     }
@@ -150,12 +150,7 @@ export class Router {
   // https://www.rfc-editor.org/rfc/rfc6121#section-8.5.2
   private toBareJid(stanza: Element, host: AccountHost, to: Jid): void {
     if (stanza.name === "presence") return this.presence.inbound(host, stanza);
-    if (stanza.name === "iq") {
-      const from = parseJid(stanza.attrs.from ?? "");
-      if (!from) return;
-      const session = host.isUser(from) ? host.sessions.get(from.resource) : undefined;
-      return this.serverIq(stanza, to, host, session);
-    }
+    if (stanza.name === "iq") return this.serverIq(stanza, to, host);
     const type = stanza.attrs.type ?? "normal";
     if (type === "groupchat") return this.bounce(stanza, "service-unavailable");
     const targets = host.messageTargets();
@@ -173,11 +168,12 @@ export class Router {
   }
 
   /** iqs the server answers: to the domain, or to the bare JID on the account's behalf. */
-  private serverIq(iq: Element, to: Jid, host: AccountHost, session: C2sSession | undefined): void {
+  private serverIq(iq: Element, to: Jid, host: AccountHost): void {
     const type = iq.attrs.type;
     if (type === "result" || type === "error") return; // answers to our pings; nothing else awaits them
     const from = parseJid(iq.attrs.from ?? "");
     if (!from) return;
+    const session = host.isUser(from) ? host.sessions.get(from.resource) : undefined;
     const key = iqKey(iq);
     if (!key) return this.route(errorReply(iq, "bad-request", "an iq get/set carries exactly one payload"));
     const handler = this.iqHandlers.get(key);
@@ -194,7 +190,7 @@ export class Router {
     // The reply comes from the addressed entity.
     reply.attrs.from = to.toString();
     reply.attrs.to = iq.attrs.from;
-    if (session && host.isUser(from)) session.send(reply);
+    if (session) session.send(reply);
     else this.route(reply);
   }
 }
