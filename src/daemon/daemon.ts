@@ -2,8 +2,7 @@
 // servers and the control socket; runs until SIGINT/SIGTERM or "shutdown".
 import { XmppServer } from "../server/xmpp-server.js";
 import { openStore, type Store } from "../store/store.js";
-import type { StreamLimits } from "../xmpp/stream-parser.js";
-import type { ServerLimits } from "../server/limits.js";
+import { mergeLimits, type LimitOverrides } from "../server/limits.js";
 import { AccountService } from "./accounts.js";
 import { ControlServer } from "./control-server.js";
 import { EVENTS, OPS, type StatusResult } from "./control-protocol.js";
@@ -18,7 +17,7 @@ export interface DaemonOptions {
   /** Where log lines go (default: stderr). */
   logStream?: NodeJS.WritableStream;
   /** Tests shrink limits to exercise them; users get the defaults. */
-  limits?: Partial<Omit<ServerLimits, "stream">> & { stream?: Partial<StreamLimits> };
+  limits?: LimitOverrides;
 }
 
 const C2S_PORT_SETTING = "c2s.port";
@@ -61,8 +60,9 @@ export class Daemon {
     });
     await this.control.listen();
     try {
-      this.store = openStore(dataDir);
-      this.server = new XmppServer({ store: this.store, log: this.log, limits: this.opts.limits });
+      const limits = mergeLimits(this.opts.limits);
+      this.store = openStore(dataDir, { maxOfflinePerAccount: limits.maxOfflineMessages });
+      this.server = new XmppServer({ store: this.store, log: this.log, limits });
       const saved = this.store.settings.get(C2S_PORT_SETTING);
       const wanted = this.opts.c2sPort ?? (saved ? Number(saved) : 0);
       this.port = await this.server.listen(wanted);

@@ -55,7 +55,6 @@ export class C2sSession {
   private sasl: SaslServerMechanism | undefined;
   private authAttempts = 0;
   private outQueue: string[] = [];
-  private outQueued = 0;
   private flushScheduled = false;
   private negotiationTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -101,12 +100,13 @@ export class C2sSession {
     const text = typeof el === "string" ? el : el.toString();
     if (typeof el !== "string") this.stats.stanzasOut++;
     this.outQueue.push(text);
-    this.outQueued += text.length;
-    if (this.outQueued + this.socket.writableLength > this.ctx.limits.maxPendingOutputBytes) {
-      this.log.warn("client is not reading its stream; closing it", { session: this.id });
+    // What the kernel would not take yet: a client that does not read lets this grow.
+    // (What one turn produces is bounded by the read limit and goes out at the next flush.)
+    if (this.socket.writableLength > this.ctx.limits.maxPendingOutputBytes) {
+      // It would not read a stream error either: drop the connection.
+      this.log.warn("client is not reading its stream; dropping it", { session: this.id });
       this.outQueue = [];
-      this.outQueued = 0;
-      this.streamErrorAndClose("policy-violation", "too much unread output");
+      this.teardown();
       return;
     }
     if (!this.flushScheduled) {
@@ -120,7 +120,6 @@ export class C2sSession {
     if (this.outQueue.length === 0 || this.socket.destroyed) return;
     const data = this.outQueue.length === 1 ? this.outQueue[0]! : this.outQueue.join("");
     this.outQueue = [];
-    this.outQueued = 0;
     this.socket.write(data);
   }
 

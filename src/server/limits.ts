@@ -25,6 +25,8 @@ export interface ServerLimits {
   maxVcardBytes: number;
   /** Items per roster. */
   maxRosterItems: number;
+  /** Offline messages kept per account; more are bounced to the sender. */
+  maxOfflineMessages: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -40,9 +42,13 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   pingTimeoutMs: 60_000,
   maxVcardBytes: 64 * 1024,
   maxRosterItems: 2000,
+  maxOfflineMessages: 1000,
 };
 
-export function mergeLimits(partial?: Partial<Omit<ServerLimits, "stream">> & { stream?: Partial<StreamLimits> }): ServerLimits {
+/** What a caller (a test, usually) may override; everything else keeps its default. */
+export type LimitOverrides = Partial<Omit<ServerLimits, "stream">> & { stream?: Partial<StreamLimits> };
+
+export function mergeLimits(partial?: LimitOverrides): ServerLimits {
   return {
     ...DEFAULT_SERVER_LIMITS,
     ...partial,

@@ -3,11 +3,10 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
 import type { Store } from "../store/store.js";
-import type { StreamLimits } from "../xmpp/stream-parser.js";
 import { AccountHost } from "./account-host.js";
 import { Carbons } from "./carbons.js";
 import { C2sSession, type SessionContext } from "./c2s-session.js";
-import { mergeLimits, type ServerLimits } from "./limits.js";
+import { mergeLimits, type LimitOverrides, type ServerLimits } from "./limits.js";
 import { discoModule } from "./modules/disco.js";
 import { pingModule } from "./modules/ping.js";
 import { legacySessionModule } from "./modules/session.js";
@@ -20,7 +19,7 @@ import { Router } from "./router.js";
 export interface XmppServerOptions {
   store: Store;
   log: Logger;
-  limits?: Partial<Omit<ServerLimits, "stream">> & { stream?: Partial<StreamLimits> };
+  limits?: LimitOverrides;
 }
 
 export class PortInUseError extends Error {

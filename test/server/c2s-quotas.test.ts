@@ -1,0 +1,93 @@
+// Per-account and per-connection quotas: each one answers with a clear error
+// and keeps everything that was accepted before it.
+import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
+import { RawXmpp } from "../support/raw-xmpp.js";
+
+let server: InProcessDaemon;
+let alice: { jid: string; password: string };
+let bob: { jid: string; password: string };
+const open: RawXmpp[] = [];
+
+async function login(who: { jid: string; password: string }, resource: string): Promise<RawXmpp> {
+  const c = await RawXmpp.connect(server.port);
+  open.push(c);
+  await c.login(who.jid, who.password, resource);
+  return c;
+}
+
+beforeAll(async () => {
+  server = await startDaemon(["alice", "bob"], {
+    limits: { maxConnections: 6, maxRosterItems: 2, maxVcardBytes: 300, maxOfflineMessages: 2, maxPendingOutputBytes: 64 * 1024 },
+  });
+  alice = server.accounts.alice!;
+  bob = server.accounts.bob!;
+});
+afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await new Promise((r) => setTimeout(r, 50));
+});
+afterAll(() => server.stop());
+
+test("the connection limit refuses connections beyond it and frees places when they close", async () => {
+  const held: RawXmpp[] = [];
+  for (let i = 0; i < 6; i++) held.push(await RawXmpp.connect(server.port));
+  open.push(...held);
+  const extra = await RawXmpp.connect(server.port);
+  open.push(extra);
+  await extra.waitClosed();
+  for (const c of held) c.close();
+  await new Promise((r) => setTimeout(r, 100));
+  await login(alice, "after");
+});
+
+test("a full roster refuses new items with resource-constraint and keeps the old ones", async () => {
+  const c = await login(alice, "roster");
+  for (const [i, who] of ["one@example.org", "two@example.org", "three@example.org"].entries()) {
+    c.send(`<iq type='set' id='r${i}'><query xmlns='jabber:iq:roster'><item jid='${who}'/></query></iq>`);
+  }
+  await c.waitFor(/<iq[^>]*id="r2"[^>]*type="error"[\s\S]*<resource-constraint|<iq[^>]*type="error"[^>]*id="r2"[\s\S]*<resource-constraint/);
+  c.clear();
+  c.send(`<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>`);
+  await c.waitFor(/id="g"[\s\S]*<\/iq>/);
+  expect(c.received).toContain('jid="one@example.org"');
+  expect(c.received).toContain('jid="two@example.org"');
+  expect(c.received).not.toContain("three@example.org");
+});
+
+test("a vCard over the size limit is refused with not-acceptable", async () => {
+  const c = await login(alice, "vcard");
+  c.send(`<iq type='set' id='v'><vCard xmlns='vcard-temp'><DESC>${"x".repeat(400)}</DESC></vCard></iq>`);
+  await c.waitFor(/<not-acceptable/);
+});
+
+test("offline storage beyond the quota bounces to the sender instead of dropping silently", async () => {
+  const c = await login(alice, "offline");
+  for (let i = 1; i <= 3; i++) c.send(`<message to='${bob.jid}' type='chat' id='o${i}'><body>offline ${i}</body></message>`);
+  await c.waitFor(/<message[^>]*type="error"[^>]*>[\s\S]*offline 3[\s\S]*<service-unavailable/);
+  expect(c.received).not.toMatch(/id="o1"|id="o2"/);
+  const b = await login(bob, "inbox");
+  b.send("<presence/>");
+  await b.waitFor("offline 2</body>");
+  expect(b.received).toContain("offline 1</body>");
+  expect(b.received).not.toContain("offline 3");
+});
+
+test("a client that stops reading is disconnected once its unread output passes the limit", async () => {
+  const sink = await login(bob, "stalled");
+  sink.send("<presence/>");
+  await sink.waitFor("<presence");
+  sink.socket.pause();
+  const sender = await login(alice, "firehose");
+  // Far more than the kernel's socket buffers can hide: the daemon's own queue must fill.
+  const chunk = `<message to='${bob.jid}/stalled' type='chat'><body>${"y".repeat(900)}</body></message>`.repeat(100);
+  for (let i = 0; i < 120; i++) sender.send(chunk);
+  const deadline = Date.now() + 10_000;
+  while (!server.logText().includes("client is not reading its stream; dropping it")) {
+    if (Date.now() > deadline) throw new Error("the stalled client was never disconnected");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // The daemon is fine and the sender still served.
+  sender.send(`<iq type='get' id='alive'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  await sender.waitFor(/id="alive"/, 10_000);
+  expect(server.logText()).not.toMatch(/ error /);
+});
