@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   prosody          # reference XMPP server: harness validation and benchmark comparison
   python3-slixmpp  # a real third-party XMPP client for the tests
+  finch            # libpurple's terminal client: the XMPP code Pidgin uses, signing on in tests
+  tmux             # drives Finch's screen in tests
+  iproute2         # loopback-only network namespaces for test clients
+  util-linux       # unshare/nsenter for those namespaces
   tor              # not used by this release's tests yet; the Tor work builds on it
 )
 

@@ -1,0 +1,183 @@
+// A network namespace whose only interface is loopback, for running a client
+// we did not write (Finch) with no way to reach anything but our daemon.
+//
+// Inside the namespace a small relay listens on 127.0.0.1:<port> and forwards
+// each connection through a Unix socket to the daemon's real TCP address in
+// the test's namespace: a socket *file* is reachable across network
+// namespaces, TCP is not. Everything else the client might try (DNS to the
+// resolver in /etc/resolv.conf, UPnP/SSDP multicast, STUN) finds no route.
+//
+// The namespace lives as long as a process is in it: the relay, and whatever
+// the caller starts inside with `nsenter --net=<nsPath>` (e.g. a tmux server).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import path from "node:path";
+
+export interface LoopbackNetns {
+  /** Pass to `nsenter --net=...` to run a program inside the namespace. */
+  readonly nsPath: string;
+  /** PID of the relay (the process holding the namespace). */
+  readonly relayPid: number;
+  /** Connections the relay has forwarded so far. */
+  forwarded(): number;
+  /** Stop the relay and the bridge (idempotent). */
+  close(): Promise<void>;
+}
+
+export interface LoopbackNetnsOptions {
+  /** A private temp dir for the Unix socket (path must stay < 108 bytes). */
+  dir: string;
+  /** Port the relay listens on at 127.0.0.1 inside the namespace. */
+  port: number;
+  /** Where connections go, in the test's own namespace. */
+  target: { host: string; port: number };
+  /** How long the relay may take to start. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/** Absolute path of a program on PATH (or the sbin dirs), if installed. */
+export function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), ...SEARCH_PATH];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+let cachedSkipReason: string | undefined | null = null;
+
+/** Why a loopback-only namespace cannot be made here, if it cannot. */
+export function loopbackNetnsSkipReason(): string | undefined {
+  if (cachedSkipReason !== null) return cachedSkipReason;
+  cachedSkipReason = (() => {
+    for (const program of ["unshare", "nsenter"]) {
+      if (!findProgram(program)) return `${program} is not installed (apt-get install util-linux)`;
+    }
+    if (!findProgram("ip")) return "ip is not installed (apt-get install iproute2)";
+    const probe = spawnSync(findProgram("unshare")!, ["--net", "--", findProgram("ip")!, "link", "set", "lo", "up"], {
+      encoding: "utf8",
+      timeout: 5000,
+    });
+    if (probe.status !== 0) {
+      return `cannot create a network namespace (needs root or CAP_SYS_ADMIN): ${(probe.stderr || probe.error?.message || "").trim()}`;
+    }
+    return undefined;
+  })();
+  return cachedSkipReason;
+}
+
+// Runs inside the namespace: 127.0.0.1:RELAY_PORT -> Unix socket RELAY_SOCKET.
+// It exits when its stdin closes, so it cannot outlive the test process.
+const RELAY_SOURCE = `
+const net = require("node:net");
+let forwarded = 0;
+const server = net.createServer((client) => {
+  const upstream = net.connect(process.env.RELAY_SOCKET);
+  forwarded++;
+  process.stdout.write("forwarded " + forwarded + "\\n");
+  client.pipe(upstream);
+  upstream.pipe(client);
+  client.on("error", () => upstream.destroy());
+  upstream.on("error", () => client.destroy());
+  client.on("close", () => upstream.destroy());
+  upstream.on("close", () => client.destroy());
+});
+server.on("error", (err) => { process.stderr.write(String(err) + "\\n"); process.exit(1); });
+server.listen(Number(process.env.RELAY_PORT), "127.0.0.1", () => process.stdout.write("relay ready\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+// Relays still running if the test process dies without cleaning up.
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export async function startLoopbackNetns(options: LoopbackNetnsOptions): Promise<LoopbackNetns> {
+  const reason = loopbackNetnsSkipReason();
+  if (reason) throw new Error(reason);
+  const socketPath = path.join(options.dir, "relay.sock");
+  const bridge = await startBridge(socketPath, options.target);
+
+  // `unshare --net` without --fork: the shell (then node, via exec) is the
+  // first process in the new namespace, so its PID names the namespace.
+  const child = spawn(
+    findProgram("unshare")!,
+    ["--net", "--", "/bin/sh", "-c", 'ip link set lo up && exec "$0" -e "$1"', process.execPath, RELAY_SOURCE],
+    {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { PATH: `${process.env.PATH ?? ""}:${SEARCH_PATH.join(":")}`, RELAY_PORT: String(options.port), RELAY_SOCKET: socketPath },
+    },
+  );
+  running.add(child);
+  let output = "";
+  let forwarded = 0;
+  child.stdout!.on("data", (d: Buffer) => {
+    output += d.toString();
+    forwarded = (output.match(/^forwarded /gm) ?? []).length;
+  });
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+
+  const close = async (): Promise<void> => {
+    running.delete(child);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await bridge.close();
+    rmSync(socketPath, { force: true });
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  while (!output.includes("relay ready")) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      await close();
+      throw new Error(`the loopback relay did not start (exit ${child.exitCode ?? child.signalCode}):\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    nsPath: `/proc/${child.pid}/ns/net`,
+    relayPid: child.pid!,
+    forwarded: () => forwarded,
+    close,
+  };
+}
+
+/** Unix socket -> TCP, in the test's own namespace. */
+async function startBridge(socketPath: string, target: { host: string; port: number }): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => s.destroy());
+  };
+  const server: Server = createServer((inner) => {
+    const outer = createConnection(target);
+    track(inner);
+    track(outer);
+    inner.pipe(outer);
+    outer.pipe(inner);
+    inner.on("close", () => outer.destroy());
+    outer.on("close", () => inner.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, resolve);
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
