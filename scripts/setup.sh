@@ -13,7 +13,8 @@ PACKAGES=(
   tmux             # drives Finch's screen in tests
   iproute2         # loopback-only network namespaces for test clients
   util-linux       # unshare/nsenter for those namespaces
-  tor              # not used by this release's tests yet; the Tor work builds on it
+  tor              # launch mode's tor, and the private Tor network of the tests (tor, tor-gencert)
+  strace           # tests prove the daemon sends nothing to DNS or outside loopback
 )
 
 missing=()

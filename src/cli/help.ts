@@ -19,6 +19,7 @@ Commands:
   account reset-password JID   give an account a new random password
   status                       show what the running daemon is doing
   stop                         ask the running daemon to shut down
+  reach ONION --from ACCOUNT   check that an account's server reaches an onion through Tor
   help [COMMAND]               show the help of a command
 
 Options:
@@ -34,22 +35,36 @@ Run 'purple-onion COMMAND --help' for a command's options and an example.
 `;
 }
 
-const SERVE = `Usage: purple-onion serve [--data-dir DIR] [--tor none] [--c2s-port N] [--log-level LEVEL]
+const SERVE = `Usage: purple-onion serve [--data-dir DIR] [--tor launch|attach|none] [--c2s-port N] [--log-level LEVEL]
 
 Runs the purple-onion daemon in the foreground until SIGINT (Ctrl-C) or SIGTERM.
-It serves every account in the data dir to XMPP clients on 127.0.0.1 and
-listens for 'purple-onion' commands on DIR/control.sock. One daemon per data dir.
+It serves every account in the data dir to XMPP clients on 127.0.0.1, gives
+each account its own Tor onion service, and listens for 'purple-onion'
+commands on DIR/control.sock. One daemon per data dir.
 
 Options:
 ${DATA_DIR_LINE}
-  --tor MODE       how to reach Tor; only 'none' (no federation) exists so far
+  --tor MODE       how to reach Tor (default: launch):
+                     launch  start our own tor (Debian package 'tor') with a
+                             private DataDirectory in DIR/tor; no torrc needed
+                     attach  use a tor that is already running (see below)
+                     none    no Tor and no federation: local accounts only
+  --tor-control T  attach: tor's ControlPort as 127.0.0.1:PORT, or its
+                   ControlSocket as unix:PATH (cookie, SAFECOOKIE or password auth)
+  --tor-socks H:P  attach: tor's SocksPort (default: asked from tor)
+  --tor-password-file F
+                   attach: the control password (HashedControlPassword), first line of F
+  --tor-torrc-append F
+                   launch: extra torrc lines from F (private test networks, experts)
   --c2s-port N     loopback port for XMPP clients (0 = any free port)
   --log-level L    ${LOG_LEVELS.join(", ")} (default: info); logs go to stderr,
                    and contact addresses and messages appear only at debug
 ${HELP_LINE}
 
-Example:
-  purple-onion serve --c2s-port 5222 --log-level debug
+Examples:
+  purple-onion serve
+  purple-onion serve --tor attach --tor-control 127.0.0.1:9051
+  purple-onion serve --tor none --c2s-port 5222 --log-level debug
 `;
 
 const ACCOUNT = `Usage: purple-onion account SUBCOMMAND [OPTIONS]
@@ -145,6 +160,25 @@ Example:
   purple-onion status
 `;
 
+const REACH = `Usage: purple-onion reach ONION --from ACCOUNT [--data-dir DIR] [--json]
+
+Opens a server-to-server XMPP stream from ACCOUNT's server to ONION (port 5269)
+through Tor, with ACCOUNT's own circuit isolation, and prints how long the peer
+took to answer and what it answered. Nothing is sent but a stream header; no
+name is ever resolved outside Tor. Exits with status 1 when the onion cannot be
+reached (the message says why: not published yet, unreachable, ...).
+
+Options:
+  --from ACCOUNT   one of the daemon's accounts: its JID or its local part
+${DATA_DIR_LINE}
+${JSON_LINE}:
+                   {"from", "onion", "ms", "answer"}
+${HELP_LINE}
+
+Example:
+  purple-onion reach 25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid.onion --from alice
+`;
+
 const STOP = `Usage: purple-onion stop [--data-dir DIR]
 
 Asks the running daemon to shut down and waits until it has closed its
@@ -176,5 +210,6 @@ export const COMMAND_HELP: Readonly<Record<string, string>> = {
   "account reset-password": ACCOUNT_RESET_PASSWORD,
   status: STATUS,
   stop: STOP,
+  reach: REACH,
   help: HELP,
 };

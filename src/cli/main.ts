@@ -19,6 +19,7 @@ import {
   type CliIo,
 } from "./common.js";
 import { COMMAND_HELP, topLevelHelp } from "./help.js";
+import { reachCommand } from "./reach.js";
 import { serveCommand } from "./serve.js";
 import { statusCommand, stopCommand } from "./status.js";
 
@@ -29,6 +30,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   account: accountCommand,
   status: statusCommand,
   stop: stopCommand,
+  reach: reachCommand,
   help: helpCommand,
 };
 

@@ -1,4 +1,5 @@
 // `purple-onion serve`: validate the options, then hand over to the daemon until it stops.
+import { readFileSync } from "node:fs";
 import type { DaemonOptions } from "../daemon/daemon.js";
 import { isLogLevel, LOG_LEVELS } from "../daemon/logger.js";
 import { DATA_DIR_OPTION, EXIT_OK, parseCommandArgs, resolveDataDir, UsageError, type CliDeps, type CliIo } from "./common.js";
@@ -6,6 +7,10 @@ import { DATA_DIR_OPTION, EXIT_OK, parseCommandArgs, resolveDataDir, UsageError,
 const OPTIONS = {
   ...DATA_DIR_OPTION,
   tor: { type: "string" },
+  "tor-control": { type: "string" },
+  "tor-socks": { type: "string" },
+  "tor-password-file": { type: "string" },
+  "tor-torrc-append": { type: "string" },
   "c2s-port": { type: "string" },
   "log-level": { type: "string" },
 } as const;
@@ -13,13 +18,11 @@ const OPTIONS = {
 export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv): DaemonOptions {
   const { values } = parseCommandArgs("serve", args, OPTIONS, []);
 
-  const tor = values.tor ?? "none";
-  if (tor !== "none") {
-    throw new UsageError(
-      `--tor ${tor} is not available yet: only '--tor none' (no federation) exists until Tor support lands`,
-      "serve",
-    );
+  const tor = values.tor ?? "launch";
+  if (tor !== "launch" && tor !== "attach" && tor !== "none") {
+    throw new UsageError(`--tor must be launch, attach or none, not '${tor}'`, "serve");
   }
+  const torOptions = parseTorOptions(tor, values);
 
   let c2sPort: number | undefined;
   const portText = values["c2s-port"];
@@ -35,9 +38,51 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv): DaemonOp
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not '${logLevel}'`, "serve");
   }
 
-  const opts: DaemonOptions = { dataDir: resolveDataDir(values["data-dir"], "serve", env), tor, logLevel };
+  const opts: DaemonOptions = { dataDir: resolveDataDir(values["data-dir"], "serve", env), tor, logLevel, ...torOptions };
   if (c2sPort !== undefined) opts.c2sPort = c2sPort;
   return opts;
+}
+
+type TorFlags = Partial<Record<"tor-control" | "tor-socks" | "tor-password-file" | "tor-torrc-append", string>>;
+
+/** The Tor flags, checked against the mode: each error says which flag goes with which mode. */
+function parseTorOptions(mode: DaemonOptions["tor"], values: TorFlags): Partial<DaemonOptions> {
+  const given = (["tor-control", "tor-socks", "tor-password-file", "tor-torrc-append"] as const).filter((f) => values[f] !== undefined);
+  if (mode === "none") {
+    if (given.length > 0) throw new UsageError(`--${given[0]} makes no sense with --tor none`, "serve");
+    return {};
+  }
+  const out: Partial<DaemonOptions> = {};
+  if (mode === "attach") {
+    if (values["tor-torrc-append"] !== undefined) throw new UsageError("--tor-torrc-append is for --tor launch (an attached tor has its own torrc)", "serve");
+    const control = values["tor-control"];
+    if (control === undefined) throw new UsageError("--tor attach needs --tor-control HOST:PORT or unix:PATH (tor's ControlPort or ControlSocket)", "serve");
+    out.torControl = control.startsWith("unix:") ? { path: control.slice(5) } : hostPort(control, "--tor-control");
+    if (values["tor-socks"] !== undefined) out.torSocks = hostPort(values["tor-socks"], "--tor-socks");
+  } else {
+    for (const f of ["tor-control", "tor-socks"] as const)
+      if (values[f] !== undefined) throw new UsageError(`--${f} is for --tor attach; a launched tor picks its own ports`, "serve");
+    const append = values["tor-torrc-append"];
+    if (append !== undefined) out.torExtraTorrc = readLines(append, "--tor-torrc-append");
+  }
+  const pwFile = values["tor-password-file"];
+  if (pwFile !== undefined) out.torPassword = readLines(pwFile, "--tor-password-file")[0] ?? "";
+  return out;
+}
+
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(127(?:\.\d{1,3}){3}|localhost|\[::1\]):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+    throw new UsageError(`${flag} must be a loopback HOST:PORT such as 127.0.0.1:9051, not '${text}'`, "serve");
+  return { host: m[1] === "localhost" ? "127.0.0.1" : m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+function readLines(file: string, flag: string): string[] {
+  try {
+    return readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  } catch (err) {
+    throw new UsageError(`${flag} ${file}: ${(err as Error).message}`, "serve");
+  }
 }
 
 export async function serveCommand(args: string[], io: CliIo, deps: CliDeps): Promise<number> {

@@ -28,13 +28,23 @@ export function describeStatus(s: StatusResult): string {
     `purple-onion daemon running (pid ${s.pid}, up ${formatDuration(s.uptimeSeconds)})\n` +
     `  data dir:  ${s.dataDir}\n` +
     `  c2s:       ${s.c2s?.host}:${s.c2s?.port}\n` +
-    `  tor:       ${s.tor?.mode === "none" ? "none (no federation)" : s.tor?.mode}\n` +
+    `  tor:       ${describeTor(s.tor)}\n` +
     `  accounts:  ${accounts.length}\n`;
   if (accounts.length > 0) {
-    const rows = accounts.map((a) => [a.jid, `${a.host}:${a.port}`, String(a.sessions)]);
-    text += "\n" + table(["JID", "SERVER", "SESSIONS"], rows);
+    const withTor = s.tor?.mode !== undefined && s.tor.mode !== "none";
+    const rows = accounts.map((a) => [a.jid, `${a.host}:${a.port}`, String(a.sessions), ...(withTor ? [a.onionState ?? "-"] : [])]);
+    text += "\n" + table(["JID", "SERVER", "SESSIONS", ...(withTor ? ["ONION SERVICE"] : [])], rows);
   }
   return text;
+}
+
+function describeTor(t: StatusResult["tor"] | undefined): string {
+  if (!t || t.mode === "none") return "none (no federation)";
+  const how = t.mode === "launch" ? `launched by the daemon${t.pid ? ` (pid ${t.pid})` : ""}` : "attached to a running tor";
+  const progress = t.bootstrap ? `, bootstrap ${t.bootstrap.progress}% (${t.bootstrap.summary})` : "";
+  const socks = t.socks ? `, SOCKS ${t.socks.host}:${t.socks.port}` : "";
+  const problem = t.error ? `\n             ${t.error}` : t.bootstrap?.warning ? `\n             warning: ${t.bootstrap.warning}` : "";
+  return `${how}: ${t.state ?? "unknown"}${progress}${socks}${problem}`;
 }
 
 /** 3725 -> "1h 2m 5s"; "3d 4h 0m 0s" for long runs. */

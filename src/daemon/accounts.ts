@@ -16,23 +16,34 @@ import {
   type AccountRemoveResult,
   type AccountResetPasswordResult,
 } from "./control-protocol.js";
+import type { AccountOnions } from "./account-onions.js";
 import type { Logger } from "./logger.js";
 
 export class AccountService {
   constructor(
     private readonly store: Store,
     private readonly server: XmppServer,
+    private readonly onions: AccountOnions | undefined,
     private readonly port: () => number,
     private readonly announce: (event: AccountChangedEvent) => void,
     private readonly log: Logger,
   ) {}
 
   /** Serve every stored account. */
-  loadAll(): void {
-    for (const a of this.store.accounts.list()) this.server.addHost(a.localpart, a.domain);
+  async loadAll(): Promise<void> {
+    for (const a of this.store.accounts.list()) {
+      this.server.addHost(a.localpart, a.domain);
+      await this.onions?.add({ domain: a.domain, seed: this.seedOf(a.jid) });
+    }
   }
 
-  add(args: Record<string, unknown>): AccountAddResult {
+  private seedOf(jid: string): Buffer {
+    const seed = this.store.keys.getOnionSeed(jid);
+    if (!seed) throw new Error(`the onion key of ${jid} is missing from the store`);
+    return seed;
+  }
+
+  async add(args: Record<string, unknown>): Promise<AccountAddResult> {
     const raw = requireStringArg(args, "localpart");
     const localpart = normalizeLocalpart(raw);
     if (!localpart)
@@ -49,6 +60,7 @@ export class AccountService {
       this.store.keys.setOnionSeed(record.jid, seed);
     });
     this.server.addHost(localpart, domain);
+    await this.onions?.add({ domain, seed });
     this.log.info("account added", { jid: record.jid });
     this.announce({ jid: record.jid, change: "added" });
     return { jid: record.jid, host: "127.0.0.1", port: this.port(), password, onion: domain };
@@ -66,8 +78,9 @@ export class AccountService {
     };
   }
 
-  remove(args: Record<string, unknown>): AccountRemoveResult {
+  async remove(args: Record<string, unknown>): Promise<AccountRemoveResult> {
     const account = this.find(requireStringArg(args, "jid"));
+    await this.onions?.remove(account.domain);
     this.server.removeHost(account.domain);
     this.store.accounts.remove(account.jid);
     this.log.info("account removed", { jid: account.jid });
@@ -85,7 +98,7 @@ export class AccountService {
   }
 
   /** Accepts a bare JID or just the localpart (the name given to `account add`). */
-  private find(given: string): AccountRecord {
+  find(given: string): AccountRecord {
     const asJid = given.includes("@") ? parseJid(given)?.bare().toString() : undefined;
     const localpart = given.includes("@") ? undefined : normalizeLocalpart(given);
     const account = this.store.accounts.list().find((a) => a.jid === asJid || a.localpart === localpart);

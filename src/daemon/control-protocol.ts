@@ -16,11 +16,16 @@ export const OPS = {
   ACCOUNT_REMOVE: "account.remove",
   ACCOUNT_RESET_PASSWORD: "account.reset-password",
   SUBSCRIBE: "subscribe",
+  TOR_REACH: "tor.reach",
   SHUTDOWN: "shutdown",
 } as const;
 
 export const EVENTS = {
   ACCOUNT_CHANGED: "account.changed",
+  /** data: TorStatus, whenever the state, the bootstrap progress or the error changes. */
+  TOR_CHANGED: "tor.changed",
+  /** data: {onion, state}: an account's onion service changed state (pending, adding, uploading, published, failed). */
+  ONION_CHANGED: "onion.changed",
 } as const;
 
 export const ERROR_CODES = {
@@ -30,6 +35,9 @@ export const ERROR_CODES = {
   ACCOUNT_EXISTS: "account-exists",
   NO_SUCH_ACCOUNT: "no-such-account",
   INVALID_LOCALPART: "invalid-localpart",
+  /** Tor is off (--tor none), not connected yet, or the peer could not be reached; the message says which. */
+  TOR_UNAVAILABLE: "tor-unavailable",
+  UNREACHABLE: "unreachable",
   /** A line longer than MAX_LINE_BYTES; the daemon closes the connection after sending it. */
   LINE_TOO_LONG: "line-too-long",
   INTERNAL: "internal",
@@ -92,8 +100,21 @@ export interface Endpoint {
   port: number;
 }
 
+export type TorMode = "none" | "launch" | "attach";
+
+/** "none": no Tor at all. Otherwise the state of the daemon's tor (launched by it or attached to). */
 export interface TorStatus {
-  mode: "none";
+  mode: TorMode;
+  /** starting | bootstrapping | ready | disconnected | failed (absent for mode none). */
+  state?: string;
+  /** Tor's bootstrap progress, 0..100, and what it is doing. */
+  bootstrap?: { progress: number; summary: string; warning?: string };
+  /** The SOCKS listener outbound streams use. */
+  socks?: { host: string; port: number };
+  /** The pid of the tor the daemon launched (launch mode). */
+  pid?: number;
+  /** Why tor is not ready, when it is not. */
+  error?: string;
 }
 
 export interface StatusAccount {
@@ -102,6 +123,10 @@ export interface StatusAccount {
   port: number;
   onion: string | null;
   sessions: number;
+  /** The onion service: pending | adding | uploading | published | failed; null without Tor. */
+  onionState?: string | null;
+  /** True once tor reported the descriptor uploaded (HS_DESC UPLOADED). */
+  published?: boolean;
 }
 
 export interface StatusResult {
@@ -141,6 +166,15 @@ export interface AccountRemoveResult {
 export interface AccountResetPasswordResult {
   jid: string;
   password: string;
+}
+
+export interface TorReachResult {
+  from: string;
+  onion: string;
+  /** Milliseconds from the start of the dial to the peer's first element. */
+  ms: number;
+  /** The peer's first element: "features", or "error:<stream error condition>". */
+  answer: string;
 }
 
 export type AccountChange = "added" | "removed" | "password-reset";

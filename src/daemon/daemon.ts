@@ -3,15 +3,30 @@
 import { XmppServer } from "../server/xmpp-server.js";
 import { openStore, type Store } from "../store/store.js";
 import { mergeLimits, type LimitOverrides } from "../server/limits.js";
+import { TorService } from "../tor/tor-service.js";
+import { AccountOnions } from "./account-onions.js";
 import { AccountService } from "./accounts.js";
 import { ControlServer } from "./control-server.js";
-import { EVENTS, OPS, type StatusResult } from "./control-protocol.js";
+import { ControlError, ERROR_CODES, EVENTS, OPS, requireStringArg, type StatusResult, type TorMode, type TorReachResult } from "./control-protocol.js";
+import { randomBytes } from "node:crypto";
+import { probePeer } from "../s2s/probe.js";
+import { isolationCredentials } from "../tor/isolation.js";
+import { S2S_VIRTUAL_PORT } from "../tor/onion-services.js";
+import { dialThroughTor } from "../tor/socks-dialer.js";
 import { createLogger, type LogLevel, type Logger } from "./logger.js";
 import { controlSocketPath, ensureDataDir } from "./paths.js";
 
 export interface DaemonOptions {
   dataDir: string;
-  tor: "none";
+  tor: TorMode;
+  /** attach: tor's control port or socket. */
+  torControl?: { host: string; port: number } | { path: string };
+  /** attach: tor's SOCKS port, when not asked from tor itself. */
+  torSocks?: { host: string; port: number };
+  /** HASHEDPASSWORD authentication to an attached tor. */
+  torPassword?: string;
+  /** launch: extra torrc lines (private test networks). */
+  torExtraTorrc?: string[];
   c2sPort?: number;
   logLevel: LogLevel;
   /** Where log lines go (default: stderr). */
@@ -26,8 +41,12 @@ export class Daemon {
   private store: Store | undefined;
   private server: XmppServer | undefined;
   private control: ControlServer | undefined;
+  private tor: TorService | undefined;
+  private onions: AccountOnions | undefined;
   private port = 0;
   private readonly startedAt = Date.now();
+  /** Keys the per-account SOCKS credentials; new each run, only tor sees them. */
+  private readonly isolationSecret = randomBytes(32);
   private stopping: Promise<void> | undefined;
   private resolveStopped!: () => void;
   /** Resolves once the daemon has fully stopped. */
@@ -52,6 +71,7 @@ export class Daemon {
         [OPS.ACCOUNT_LIST]: () => accounts!.list(),
         [OPS.ACCOUNT_REMOVE]: (args) => accounts!.remove(args),
         [OPS.ACCOUNT_RESET_PASSWORD]: (args) => accounts!.resetPassword(args),
+        [OPS.TOR_REACH]: (args) => this.reach(accounts!, args),
         [OPS.SHUTDOWN]: () => {
           setImmediate(() => void this.stop("shutdown requested"));
           return {};
@@ -68,13 +88,50 @@ export class Daemon {
       this.port = await this.server.listen(wanted);
       // Pidgin keeps the port in its account settings: it must not change between runs.
       if (String(this.port) !== saved) this.store.settings.set(C2S_PORT_SETTING, String(this.port));
-      accounts = new AccountService(this.store, this.server, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
-      accounts.loadAll();
+      if (this.opts.tor !== "none") this.startTor();
+      accounts = new AccountService(this.store, this.server, this.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
+      await accounts.loadAll();
+      await this.tor?.start();
     } catch (err) {
       await this.release();
       throw err;
     }
     this.log.info("purple-onion daemon ready", { dataDir, c2s: `127.0.0.1:${this.port}`, tor: this.opts.tor, accounts: this.store.accounts.list().length });
+  }
+
+  private startTor(): void {
+    const o = this.opts;
+    const tor = new TorService({
+      mode: o.tor as "launch" | "attach",
+      dataDir: o.dataDir,
+      log: this.log.child("tor"),
+      control: o.torControl,
+      socks: o.torSocks,
+      auth: o.torPassword !== undefined ? { password: o.torPassword } : undefined,
+      extraTorrc: o.torExtraTorrc,
+    });
+    this.tor = tor;
+    this.onions = new AccountOnions(tor, o.dataDir, this.log);
+    // The plugin shows Tor's progress and each onion's state as they change.
+    tor.onChange((status) => this.control?.broadcast(EVENTS.TOR_CHANGED, status));
+    tor.onions.onChange((onion, state) => this.control?.broadcast(EVENTS.ONION_CHANGED, { onion, state }));
+  }
+
+  /** tor.reach: open a server-to-server stream from one of our accounts to an onion, through Tor. */
+  private async reach(accounts: AccountService, args: Record<string, unknown>): Promise<TorReachResult> {
+    const account = accounts.find(requireStringArg(args, "from"));
+    const onion = requireStringArg(args, "onion").toLowerCase();
+    const socks = this.tor?.socks();
+    if (!this.tor) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "this daemon runs with --tor none: restart it with --tor launch or --tor attach");
+    if (!socks) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "tor is not connected yet: see 'purple-onion status'");
+    const credentials = isolationCredentials(account.domain, this.isolationSecret);
+    const timeoutMs = 60_000;
+    try {
+      const r = await probePeer(() => dialThroughTor(onion, S2S_VIRTUAL_PORT, { socks, credentials, timeoutMs }), account.domain, onion, timeoutMs);
+      return { from: account.jid, onion, ms: r.ms, answer: r.answer };
+    } catch (err) {
+      throw new ControlError(ERROR_CODES.UNREACHABLE, (err as Error).message);
+    }
   }
 
   get c2sPort(): number {
@@ -88,13 +145,14 @@ export class Daemon {
       dataDir: this.opts.dataDir,
       uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
       c2s: { host: "127.0.0.1", port: this.port },
-      tor: { mode: this.opts.tor },
+      tor: this.tor ? this.tor.status() : { mode: "none" },
       accounts: store.accounts.list().map((a) => ({
         jid: a.jid,
         host: "127.0.0.1",
         port: this.port,
         onion: a.domain,
         sessions: this.server!.sessionCount(a.domain),
+        ...(this.onions ? this.onions.state(a.domain) : { onionState: null, published: false }),
       })),
     };
   }
@@ -110,6 +168,10 @@ export class Daemon {
   }
 
   private async release(): Promise<void> {
+    await this.tor?.stop();
+    await this.onions?.close();
+    this.tor = undefined;
+    this.onions = undefined;
     await this.server?.close();
     await this.control?.close();
     this.store?.close();

@@ -1,5 +1,5 @@
-// Builds namespace-normalized @xmpp/xml Elements from saxes' namespace-aware
-// tags, for StreamParser.
+// Builds namespace-normalized @xmpp/xml Elements from the tokenizer's
+// namespace-resolved start tags, for StreamParser.
 //
 // Normalized means: element names carry no prefix; an element whose namespace
 // differs from its parent's gets an explicit xmlns, and the stanza (top level)
@@ -7,8 +7,8 @@
 // <result xmlns="jabber:server:dialback"/> and el.is("result", NS.DIALBACK) works
 // without knowing which prefix the peer picked. xmlns:prefix declarations are
 // dropped except where a prefixed attribute (other than xml:) still needs one.
-import type { SaxesAttributeNSIncomplete, SaxesTagNS } from "saxes";
 import { Element } from "./xml.js";
+import type { XmlStartTag } from "./xml-namespaces.js";
 
 /** The namespace an output element (or an ancestor) binds `prefix` to. */
 function prefixInScope(el: Element | null, prefix: string): string | undefined {
@@ -24,25 +24,22 @@ export class ElementBuilder {
   private readonly stack: Element[] = [];
   private readonly nsStack: string[] = [];
 
-  /**
-   * An opening tag. `attrList` holds its attributes in document order, as the
-   * attribute events gave them (iterating tag.attributes, a dictionary-mode
-   * object, is markedly slower).
-   */
-  open(tag: SaxesTagNS, attrList: readonly SaxesAttributeNSIncomplete[]): void {
+  /** A start tag; its attributes are in document order. */
+  open(tag: XmlStartTag): void {
     const n = this.stack.length;
     const parent = n > 0 ? this.stack[n - 1] : null;
     const uri = tag.uri;
     const attrs: Record<string, string> = {};
     if (parent === null || uri !== this.nsStack[n - 1]) attrs.xmlns = uri;
-    for (let i = 0; i < attrList.length; i++) {
-      const { name, prefix, value } = attrList[i];
+    const list = tag.attributes;
+    for (let i = 0; i < list.length; i++) {
+      const { name, prefix, value } = list[i];
       if (prefix === "") {
         if (name !== "xmlns") attrs[name] = value;
       } else if (prefix !== "xmlns") {
         attrs[name] = value;
         // A prefixed attribute keeps its prefix, so it needs a declaration in scope.
-        const attrUri = tag.attributes[name].uri;
+        const attrUri = list[i].uri;
         if (prefix !== "xml" && prefixInScope(parent, prefix) !== attrUri) attrs[`xmlns:${prefix}`] = attrUri;
       }
     }

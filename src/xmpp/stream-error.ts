@@ -51,10 +51,17 @@ export interface StreamParseError {
   text: string;
 }
 
+
 /**
- * saxes reports everything through one error callback; a few of its messages
- * are about XML that RFC 6120 11.1 restricts rather than malformed XML.
+ * A problem the XML tokenizer found at index `at` of the piece it was
+ * reading. Thrown inside the tokenizer and turned into one error report.
  */
-export function conditionOfXmlError(message: string): StreamErrorCondition {
-  return /doctype|processing instruction|XML declaration must .*start/i.test(message) ? "restricted-xml" : "not-well-formed";
+export class XmlStreamError extends Error {
+  constructor(
+    readonly condition: StreamErrorCondition,
+    message: string,
+    readonly at: number,
+  ) {
+    super(message);
+  }
 }

@@ -3,27 +3,25 @@
 // https://www.rfc-editor.org/rfc/rfc6120#section-4  (streams)
 // https://www.rfc-editor.org/rfc/rfc6120#section-11 (XML usage)
 //
-// saxes does the tokenizing (strict XML 1.0 + namespaces). Around it this file:
+// XmlTokenizer does the XML (strict XML 1.0 + namespaces, as RFC 6120 11
+// restricts it). Around it this file:
 //  * decodes UTF-8 as one stream, so a character split across TCP chunks (or Tor
 //    cells) survives, and invalid UTF-8 is an error rather than U+FFFD;
-//  * stops at saxes' first complaint (saxes itself would carry on);
-//  * counts the raw bytes of the header and of each stanza as they arrive and
-//    feeds saxes in bounded slices, so an endless tag or text is cut off near
-//    the limit instead of being buffered;
-//  * checks the text between stanzas itself (saxes is given no text handler
-//    there, so whitespace keepalives are never buffered or counted);
+//  * counts the raw bytes of the header and of each stanza as they arrive,
+//    feeding the tokenizer bounded windows of each chunk, so an endless tag or
+//    text is cut off near the limit instead of being buffered;
 //  * builds namespace-normalized @xmpp/xml Elements;
 //  * can be restarted from inside a handler, handing the rest of the chunk to
 //    the fresh stream (RFC 6120 4.3.3).
 //
 // A bare EOF (end()) is not a stream error: the socket is gone, so there is
 // nobody to send <stream:error/> to. The parser just stops and reports nothing.
-import type { SaxesAttributeNSIncomplete, SaxesTagNS, XMLDecl } from "saxes";
 import type { Element } from "./xml.js";
 import { NS } from "./namespaces.js";
 import { ElementBuilder } from "./stream-elements.js";
-import { conditionOfXmlError, type StreamErrorCondition, type StreamParseError } from "./stream-error.js";
-import { createTokenizer, type Tokenizer } from "./xml-tokenizer.js";
+import type { StreamErrorCondition, StreamParseError } from "./stream-error.js";
+import { isHighSurrogate, isSpaceCode } from "./xml-chars.js";
+import { XmlTokenizer, type XmlStartTag, type XmlTokenHandler } from "./xml-tokenizer.js";
 
 export interface StreamLimits {
   /** Raw input bytes of one top-level stanza, its opening tag included. */
@@ -64,25 +62,19 @@ export interface StreamParserHandlers {
   onError(err: StreamParseError): void;
 }
 
-// Thrown through saxes to abandon the slice it is parsing.
+// Thrown through the tokenizer to abandon the window it is reading.
 const STOP = Symbol("stop"); // error reported, end(), stream closed, or a handler threw
-const RESTART = Symbol("restart"); // a handler called restart(): resume at cutPos
+const RESTART = Symbol("restart"); // a handler called restart(): resume at cutAt
 
-// Slice size handed to saxes at once: bounds what saxes buffers beyond a limit.
-const SLICE_CHARS = 16 * 1024;
-// XML whitespace: https://www.w3.org/TR/xml/#NT-S
-const NON_WS = /[^\x20\t\r\n]/g;
-
-/** A delivery held back until saxes has finished with the closing tag (see onCloseTag). */
-interface Pending {
-  el: Element | null; // null: the stream's own closing tag
-  pos: number;
-}
+// Characters handed to the tokenizer at once: bounds how far past a size
+// limit input is read before the limit is checked.
+const WINDOW_CHARS = 16 * 1024;
 
 export class StreamParser {
   private readonly limits: StreamLimits;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
-  private sax!: Tokenizer;
+  private readonly events: XmlTokenHandler;
+  private tokenizer!: XmlTokenizer;
   private phase: "header" | "open" | "ended" = "header";
   private stopped = false;
   private _failed = false;
@@ -90,32 +82,37 @@ export class StreamParser {
   private busy = false;
   private readonly queued: Buffer[] = [];
   private rawSeen = 0; // leading raw bytes checked for a UTF-16 signature
+  private atStreamStart = true; // nothing but whitespace read for this stream yet
 
-  // The slice saxes is parsing, and its first character's saxes position.
-  private slice = "";
-  private sliceStart = 0;
-  private sliceAscii = true;
-  private atStreamStart = true; // nothing but whitespace fed to this saxes yet
+  // The decoded chunk being read, and whether it is all ASCII (a byte per char).
+  private text = "";
+  private ascii = true;
 
   // Byte count of what is arriving: the header, or one stanza-level construct.
-  private regionFrom = -1; // saxes position of its first char; -1: idle between stanzas
-  private regionCounted = 0; // saxes position up to which regionBytes is counted
+  private inRegion = false;
   private regionBytes = 0;
-  private idleFrom = 0; // stream-level text before this position is checked
+  private countedTo = 0; // index in `text` up to which regionBytes is counted
 
   private readonly builder = new ElementBuilder();
-  private depth = 0; // open elements of the current stanza
-  private readonly attrList: SaxesAttributeNSIncomplete[] = []; // of the tag being opened
-  private pending: Pending | null = null;
+  private finished: Element | null = null; // a stanza whose end tag was just read
   private dispatching = false;
   private restartRequested = false;
-  private cutPos = 0;
+  private cutAt = 0;
 
   constructor(
     private readonly handlers: StreamParserHandlers,
     limits: Partial<StreamLimits> = {},
   ) {
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...limits };
+    this.events = {
+      xmlDecl: (encoding) => this.onXmlDecl(encoding),
+      markupStart: (at) => this.beginRegion(at),
+      startTag: (tag, at) => this.onStartTag(tag, at),
+      text: (text) => this.builder.text(text),
+      endTag: (at) => this.onEndTag(at),
+      markupEnd: (at) => this.onMarkupEnd(at),
+      error: (condition, text) => this.abort(condition, condition === "not-well-formed" ? `malformed XML: ${text}` : text),
+    };
     this.resetStream();
   }
 
@@ -171,29 +168,15 @@ export class StreamParser {
   }
 
   private resetStream(): void {
-    const sax = createTokenizer();
-    sax.on("xmldecl", (decl) => this.onXmlDecl(decl));
-    // https://www.rfc-editor.org/rfc/rfc6120#section-11.1
-    sax.on("doctype", () => this.restricted("a DOCTYPE is not allowed in XMPP"));
-    sax.on("processinginstruction", () => this.restricted("processing instructions are not allowed in XMPP"));
-    sax.on("comment", () => this.restricted("comments are not allowed in XMPP"));
-    sax.on("opentagstart", () => this.onOpenTagStart());
-    sax.on("attribute", (attr) => this.onAttribute(attr));
-    sax.on("opentag", (tag) => this.onOpenTag(tag));
-    sax.on("closetag", (tag) => this.onCloseTag(tag));
-    sax.on("cdata", (text) => this.onCdata(text));
-    sax.on("error", (err) => this.onSaxError(err));
-    this.sax = sax;
+    this.tokenizer = new XmlTokenizer(this.events, {
+      maxStanzaDepth: this.limits.maxDepth,
+      maxAttributes: this.limits.maxAttributes,
+    });
     this.phase = "header";
-    this.sliceStart = 0;
     this.atStreamStart = true;
-    this.regionFrom = 0;
-    this.regionCounted = 0;
-    this.regionBytes = 0;
-    this.idleFrom = 0;
+    this.inRegion = false;
     this.builder.reset();
-    this.depth = 0;
-    this.pending = null;
+    this.finished = null;
     this.restartRequested = false;
   }
 
@@ -209,19 +192,22 @@ export class StreamParser {
       if (e !== STOP) this.report("not-well-formed", "the stream is not valid UTF-8");
       return;
     }
-    let offset = 0;
-    while (offset < text.length && this.accepting()) {
+    this.text = text;
+    this.ascii = Buffer.byteLength(text) === text.length;
+    this.countedTo = 0;
+    let at = 0;
+    while (at < text.length && this.accepting()) {
       if (this.atStreamStart) {
         // Whitespace before a (restarted) stream header is dropped, so that it
-        // neither counts toward the header nor hides an <?xml?> from saxes.
-        NON_WS.lastIndex = offset;
-        const first = NON_WS.exec(text);
-        if (first === null) return;
-        offset = first.index;
+        // neither counts toward the header nor hides an <?xml?> from the tokenizer.
+        while (at < text.length && isSpaceCode(text.charCodeAt(at))) at++;
+        if (at === text.length) return;
         this.atStreamStart = false;
+        this.beginRegion(at);
       }
-      const end = text.length - offset > SLICE_CHARS ? offset + SLICE_CHARS : text.length;
-      offset += this.feedSlice(offset === 0 && end === text.length ? text : text.slice(offset, end));
+      let end = text.length - at > WINDOW_CHARS ? at + WINDOW_CHARS : text.length;
+      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end++; // keep pairs whole
+      at = this.feed(at, end);
     }
   }
 
@@ -230,39 +216,25 @@ export class StreamParser {
     return !this.stopped && this.phase !== "ended";
   }
 
-  /** Parses one slice; returns how many of its chars belong to the current stream. */
-  private feedSlice(slice: string): number {
-    this.slice = slice;
-    this.sliceAscii = Buffer.byteLength(slice) === slice.length;
+  /** Reads text[from..to); returns where the current stream's part of it ends. */
+  private feed(from: number, to: number): number {
     try {
-      this.sax.write(slice);
-      this.flushPending();
-      this.afterSlice();
-    } catch (e) {
-      if (e === RESTART) {
-        const cut = this.cutPos - this.sliceStart;
-        this.resetStream();
-        return Math.min(Math.max(cut, 0), slice.length);
-      }
-      // Anything else escaping saxes is a saxes bug; treat the input as bad.
-      if (e !== STOP) this.report("not-well-formed", `the XML parser gave up: ${String(e)}`);
-      return slice.length;
-    }
-    this.sliceStart += slice.length;
-    return slice.length;
-  }
-
-  private afterSlice(): void {
-    if (this.phase === "header") {
-      this.countRegion(this.slice.length);
-      this.checkRegion();
-    } else if (this.phase === "open") {
-      if (this.regionFrom < 0) this.scanIdle(this.slice.length);
-      if (this.regionFrom >= 0) {
-        this.countRegion(this.slice.length);
+      this.tokenizer.write(this.text, from, to);
+      if (this.inRegion) {
+        this.countRegion(to);
         this.checkRegion();
       }
+    } catch (e) {
+      if (e === RESTART) {
+        const cut = this.cutAt;
+        this.resetStream();
+        return cut;
+      }
+      // Anything else escaping the tokenizer is a bug in it; treat the input as bad.
+      if (e !== STOP) this.report("not-well-formed", `the XML parser gave up: ${String(e)}`);
+      return to;
     }
+    return to;
   }
 
   // UTF-16 (with or without BOM) starts with 0xFE/0xFF/0x00 or has 0x00 second.
@@ -278,16 +250,18 @@ export class StreamParser {
 
   // ---- byte accounting --------------------------------------------------
 
-  private bytes(from: number, to: number): number {
-    if (from < 0) from = 0;
-    if (to <= from) return 0;
-    return this.sliceAscii ? to - from : Buffer.byteLength(this.slice.slice(from, to));
+  /** The header, or a construct directly inside <stream:stream>, starts at text index `at`. */
+  private beginRegion(at: number): void {
+    this.inRegion = true;
+    this.regionBytes = 0;
+    this.countedTo = at;
   }
 
-  /** Adds the bytes of the current region up to slice index `to`. */
+  /** Adds the bytes of the current region up to text index `to`. */
   private countRegion(to: number): void {
-    this.regionBytes += this.bytes(this.regionCounted - this.sliceStart, to);
-    this.regionCounted = this.sliceStart + to;
+    const from = this.countedTo;
+    if (to > from) this.regionBytes += this.ascii ? to - from : Buffer.byteLength(this.text.slice(from, to));
+    this.countedTo = to;
   }
 
   private checkRegion(): void {
@@ -300,158 +274,64 @@ export class StreamParser {
     }
   }
 
-  /** saxes' current position as an index into the slice. */
-  private here(): number {
-    const i = this.sax.position - this.sliceStart;
-    return i < 0 ? 0 : i > this.slice.length ? this.slice.length : i;
-  }
-
-  /**
-   * Between stanzas, only whitespace may appear until the next "<", which
-   * starts a new region. https://www.rfc-editor.org/rfc/rfc6120#section-11.7
-   */
-  private scanIdle(to: number): void {
-    const from = Math.max(this.idleFrom - this.sliceStart, 0);
-    let lt = this.slice.indexOf("<", from);
-    if (lt >= to) lt = -1;
-    NON_WS.lastIndex = from;
-    const other = NON_WS.exec(this.slice);
-    if (other !== null && other.index < (lt < 0 ? to : lt)) {
-      this.abort("bad-format", "text is not allowed directly inside <stream:stream>");
-    }
-    if (lt < 0) {
-      this.idleFrom = this.sliceStart + to;
-      return;
-    }
-    this.regionFrom = this.regionCounted = this.sliceStart + lt;
-    this.regionBytes = 0;
-  }
-
-  /** A stanza-level construct ended at slice index `to`. */
+  /** The region ended at text index `to`. */
   private endRegion(to: number): void {
     this.countRegion(to);
     this.checkRegion();
-    this.regionFrom = -1;
-    this.idleFrom = this.sliceStart + to;
+    this.inRegion = false;
   }
 
-  // ---- saxes events -----------------------------------------------------
+  // ---- tokenizer events -------------------------------------------------
 
-  private onXmlDecl(decl: XMLDecl): void {
-    const enc = decl.encoding;
-    if (enc !== undefined && enc.toLowerCase() !== "utf-8") {
-      this.abort("unsupported-encoding", `XMPP streams must be UTF-8, not ${enc}`);
+  private onXmlDecl(encoding: string | undefined): void {
+    if (encoding !== undefined && encoding.toLowerCase() !== "utf-8") {
+      this.abort("unsupported-encoding", `XMPP streams must be UTF-8, not ${encoding}`);
     }
   }
 
-  private restricted(text: string): never {
-    this.flushPending();
-    this.abort("restricted-xml", text);
+  private onStartTag(tag: XmlStartTag, at: number): void {
+    if (this.phase === "header") this.onHeader(tag, at);
+    else this.builder.open(tag);
   }
 
-  private onOpenTagStart(): void {
-    this.flushPending();
-    this.attrList.length = 0;
-    if (this.phase === "header") return;
-    if (this.depth === 0) {
-      // The "<" is in this slice: had the previous slice ended after it,
-      // afterSlice() would already have opened the region.
-      if (this.regionFrom < 0) this.scanIdle(this.here());
-      this.sax.on("text", this.onText);
-    }
-    if (++this.depth > this.limits.maxDepth) {
-      this.abort("policy-violation", `elements nested deeper than ${this.limits.maxDepth}`);
-    }
-  }
-
-  private onAttribute(attr: SaxesAttributeNSIncomplete): void {
-    if (this.attrList.push(attr) > this.limits.maxAttributes) {
-      this.abort("policy-violation", `more than ${this.limits.maxAttributes} attributes on one element`);
-    }
-  }
-
-  private onOpenTag(tag: SaxesTagNS): void {
-    if (this.phase === "header") this.onHeader(tag);
-    else this.builder.open(tag, this.attrList);
-  }
-
-  private onHeader(tag: SaxesTagNS): void {
+  private onHeader(tag: XmlStartTag, at: number): void {
     if (tag.local !== "stream" || tag.uri !== NS.STREAM) {
       this.abort("invalid-namespace", `the root element must be <stream/> in ${NS.STREAM}, not <${tag.local}/> in '${tag.uri}'`);
     }
     const header: StreamHeader = { attrs: {}, defaultNs: undefined, prefixes: {} };
-    const list = tag.attributes;
-    for (const name in list) {
-      const a = list[name];
-      if (name === "xmlns") header.defaultNs = a.value;
+    for (const a of tag.attributes) {
+      if (a.name === "xmlns") header.defaultNs = a.value;
       else if (a.prefix === "xmlns") header.prefixes[a.local] = a.value;
-      else header.attrs[name] = a.value;
+      else header.attrs[a.name] = a.value;
     }
-    const to = this.here();
-    this.countRegion(to);
-    this.checkRegion();
+    this.endRegion(at);
     this.phase = "open";
-    this.regionFrom = -1;
-    this.idleFrom = this.sliceStart + to;
-    this.deliver(() => this.handlers.onStreamStart(header), this.sax.position);
+    this.deliver(() => this.handlers.onStreamStart(header), at);
   }
 
-  private readonly onText = (text: string): void => this.builder.text(text);
-
-  private onCdata(text: string): void {
-    this.flushPending();
-    if (this.depth > 0) return this.onText(text);
-    // CDATA directly inside <stream:stream> is stream-level text.
-    if (this.regionFrom < 0) this.scanIdle(this.here());
-    NON_WS.lastIndex = 0;
-    if (NON_WS.test(text)) this.abort("bad-format", "text is not allowed directly inside <stream:stream>");
-    this.endRegion(this.here());
-  }
-
-  // saxes calls this *before* it checks that the closing tag matches
-  // (<message></stream:stream> closes <message/> and then fails), so the
-  // delivery waits until saxes moves on or the slice ends; see onSaxError.
-  private onCloseTag(_tag: SaxesTagNS): void {
-    this.flushPending();
-    const pos = this.sax.position;
-    if (this.depth === 0) {
-      this.pending = { el: null, pos };
-      return;
+  private onEndTag(at: number): void {
+    if (this.tokenizer.depth === 0) {
+      this.phase = "ended"; // input after </stream:stream> is ignored
+      this.deliver(() => this.handlers.onStreamEnd(), at);
+      throw STOP;
     }
     const el = this.builder.close();
-    if (--this.depth > 0 || el === null) return;
-    this.sax.off("text");
-    this.endRegion(this.here());
-    this.pending = { el, pos };
+    if (el !== null) this.finished = el;
   }
 
-  private onSaxError(err: Error): void {
-    const p = this.pending;
-    if (p !== null) {
-      // Same position: the error is about the closing tag just seen; drop it.
-      if (p.pos === this.sax.position) this.pending = null;
-      else this.flushPending();
-    }
-    this.abort(conditionOfXmlError(err.message), `malformed XML: ${err.message}`);
+  /** A stanza (or a CDATA section) directly inside <stream:stream> ended at `at`. */
+  private onMarkupEnd(at: number): void {
+    this.endRegion(at);
+    const el = this.finished;
+    if (el === null) return;
+    this.finished = null;
+    this.deliver(() => this.handlers.onStanza(el), at);
   }
 
   // ---- delivering -------------------------------------------------------
 
-  private flushPending(): void {
-    const p = this.pending;
-    if (p === null) return;
-    this.pending = null;
-    if (p.el === null) {
-      this.phase = "ended"; // input after </stream:stream> is ignored
-      this.deliver(() => this.handlers.onStreamEnd(), p.pos);
-      throw STOP;
-    }
-    const el = p.el;
-    this.deliver(() => this.handlers.onStanza(el), p.pos);
-  }
-
   /** Calls a handler; afterwards honours end()/restart() called from inside it. */
-  private deliver(call: () => void, pos: number): void {
+  private deliver(call: () => void, at: number): void {
     this.dispatching = true;
     try {
       call();
@@ -463,7 +343,7 @@ export class StreamParser {
     }
     if (this.stopped) throw STOP;
     if (this.restartRequested) {
-      this.cutPos = pos;
+      this.cutAt = at;
       throw RESTART;
     }
   }
@@ -472,7 +352,6 @@ export class StreamParser {
     if (this.stopped) return;
     this.stopped = true;
     this._failed = true;
-    this.pending = null;
     try {
       this.handlers.onError({ condition, text });
     } catch (error) {

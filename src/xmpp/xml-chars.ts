@@ -1,7 +1,7 @@
 // Character classes of XML 1.0 (Fifth Edition), tested on UTF-16 code units
 // from charCodeAt: a lookup table for ASCII, a short range list above it.
 // Deliberately no Unicode (u-flag) RegExps: building those at import time is
-// what made saxes (through xmlchars) cost about 10 MB of memory.
+// are costly to build at import time (saxes, through xmlchars, builds several).
 // https://www.w3.org/TR/xml/#charsets
 // https://www.w3.org/TR/xml/#NT-Name
 
@@ -106,6 +106,12 @@ export function charUnitsAt(s: string, i: number, end: number): 0 | 1 | 2 {
     return i + 1 < end && isLowSurrogate(s.charCodeAt(i + 1)) ? 2 : 0;
   }
   return c === 0x09 || c === 0x0a || c === 0x0d ? 1 : 0;
+}
+
+/** Says which character at `i` charUnitsAt() rejected. */
+export function illegalCharMessage(s: string, i: number): string {
+  const hex = s.charCodeAt(i).toString(16).toUpperCase().padStart(4, "0");
+  return `U+${hex} is not a legal XML character here`;
 }
 
 /** [2] Char, for a code point (a character reference's value). */

@@ -39,6 +39,17 @@ function qnameColon(name: string): number {
   return isNameStartCode(name.charCodeAt(colon + 1)) ? colon : -2;
 }
 
+/**
+ * What can be checked about one attribute on its own: its name must be a
+ * QName, and a namespace declaration (xmlns, xmlns:p) must be allowed.
+ * Returns why not, or null. (The rest needs the whole tag: see open().)
+ */
+export function attributeError(attrName: string, value: string): string | null {
+  if (qnameColon(attrName) === -2) return `${attrName} is not a valid qualified name`;
+  if (attrName === "xmlns") return declarationError("", value);
+  return attrName.startsWith("xmlns:") ? declarationError(attrName.slice(6), value) : null;
+}
+
 /** Why `uri` may not be bound to `prefix` ("" = the default namespace), or null. */
 function declarationError(prefix: string, uri: string): string | null {
   // https://www.w3.org/TR/xml-names/#xmlReserved
@@ -52,18 +63,17 @@ function declarationError(prefix: string, uri: string): string | null {
 }
 
 export class NamespaceScopes {
-  // The bindings in force, innermost last; `marks` holds the binding count
-  // before each open element's own declarations.
-  private readonly prefixes: string[] = [];
-  private readonly uris: string[] = [];
-  private readonly marks: number[] = [];
+  // prefix ("" = default) -> the namespaces bound to it, innermost last. A
+  // map, so that lookups cost the same however many declarations a peer
+  // piles up; emptied entries are deleted, so it holds only live bindings.
+  private readonly bindings = new Map<string, string[]>();
+  private readonly declared: string[] = []; // prefixes in declaration order, to undo them
+  private readonly marks: number[] = []; // declared.length before each open element's declarations
 
   /** The namespace bound to `prefix` ("" = default), or undefined. */
   resolve(prefix: string): string | undefined {
-    const prefixes = this.prefixes;
-    for (let k = prefixes.length - 1; k >= 0; k--) {
-      if (prefixes[k] === prefix) return this.uris[k];
-    }
+    const stack = this.bindings.get(prefix);
+    if (stack !== undefined) return stack[stack.length - 1];
     return prefix === "xml" ? XML_NS : undefined;
   }
 
@@ -73,20 +83,34 @@ export class NamespaceScopes {
    * is left as it was).
    */
   open(name: string, attrNames: readonly string[], attrValues: readonly string[]): XmlStartTag | string {
-    const mark = this.prefixes.length;
+    const mark = this.declared.length;
     const result = this.enter(name, attrNames, attrValues);
-    if (typeof result === "string") {
-      this.prefixes.length = this.uris.length = mark;
-    } else {
-      this.marks.push(mark);
-    }
+    if (typeof result === "string") this.undo(mark);
+    else this.marks.push(mark);
     return result;
   }
 
   /** Leaves the innermost element's scope. */
   close(): void {
-    const mark = this.marks.pop() ?? 0;
-    this.prefixes.length = this.uris.length = mark;
+    this.undo(this.marks.pop() ?? 0);
+  }
+
+  private bind(prefix: string, uri: string): void {
+    const stack = this.bindings.get(prefix);
+    if (stack === undefined) this.bindings.set(prefix, [uri]);
+    else stack.push(uri);
+    this.declared.push(prefix);
+  }
+
+  /** Removes the declarations made since `mark`. */
+  private undo(mark: number): void {
+    const declared = this.declared;
+    while (declared.length > mark) {
+      const prefix = declared.pop() as string;
+      const stack = this.bindings.get(prefix) as string[];
+      if (stack.length > 1) stack.pop();
+      else this.bindings.delete(prefix);
+    }
   }
 
   private enter(name: string, attrNames: readonly string[], attrValues: readonly string[]): XmlStartTag | string {
@@ -110,8 +134,7 @@ export class NamespaceScopes {
         const declared = prefix === "" ? "" : local;
         const problem = declarationError(declared, value);
         if (problem !== null) return `${problem} (on <${name}>)`;
-        this.prefixes.push(declared);
-        this.uris.push(value);
+        this.bind(declared, value);
         uri = XMLNS_NS;
       }
       attributes[k] = { name: attrName, prefix, local, uri, value };

@@ -93,7 +93,13 @@ describe("usage errors exit 2 with a short message and a --help hint", () => {
     [["account", "reset-password"], "missing JID", "account reset-password --help"],
     [["status", "--json=yes"], "'--json' does not take an argument", "status --help"],
     [["stop", "--json"], "unknown option '--json'", "stop --help"],
-    [["serve", "--tor", "system"], "only '--tor none'", "serve --help"],
+    [["serve", "--tor", "system"], "--tor must be launch, attach or none, not 'system'", "serve --help"],
+    [["serve", "--tor", "attach"], "--tor attach needs --tor-control", "serve --help"],
+    [["serve", "--tor", "attach", "--tor-control", "10.0.0.1:9051"], "--tor-control must be a loopback HOST:PORT", "serve --help"],
+    [["serve", "--tor", "none", "--tor-socks", "127.0.0.1:9050"], "--tor-socks makes no sense with --tor none", "serve --help"],
+    [["serve", "--tor-control", "127.0.0.1:9051"], "--tor-control is for --tor attach", "serve --help"],
+    [["serve", "--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-torrc-append", "x"], "--tor-torrc-append is for --tor launch", "serve --help"],
+    [["serve", "--tor-torrc-append", "/nonexistent/torrc"], "--tor-torrc-append /nonexistent/torrc", "serve --help"],
     [["serve", "--c2s-port", "http"], "--c2s-port must be a port number from 0 to 65535", "serve --help"],
     [["serve", "--c2s-port", "70000"], "not '70000'", "serve --help"],
     [["serve", "--c2s-port", "-1"], "--c2s-port", "serve --help"],
@@ -109,11 +115,6 @@ describe("usage errors exit 2 with a short message and a --help hint", () => {
     expect(r.stderr.split("\n").length).toBeLessThanOrEqual(3);
     expect(called).toBe(false);
   });
-
-  test("--tor names the issue that brings the other modes", async () => {
-    const r = await run(["serve", "--tor", "embedded"]);
-    expect(r.stderr).toMatch(/not available yet.*Tor support/);
-  });
 });
 
 describe("serve", () => {
@@ -123,10 +124,17 @@ describe("serve", () => {
     return { ...r, got };
   }
 
-  test("defaults: data dir from the environment, tor none, info", async () => {
+  test("defaults: data dir from the environment, tor launched by the daemon, info", async () => {
     const r = await serveWith([], { HOME: "/home/tester", XDG_DATA_HOME: "/xdg" });
     expect(r.code).toBe(0);
-    expect(r.got).toEqual({ dataDir: "/xdg/purple-onion", tor: "none", logLevel: "info" });
+    expect(r.got).toEqual({ dataDir: "/xdg/purple-onion", tor: "launch", logLevel: "info" });
+  });
+
+  test("attach mode takes tor's control port (TCP or Unix socket) and optionally its SOCKS port", async () => {
+    const tcp = await serveWith(["--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-socks", "localhost:9050"]);
+    expect(tcp.got).toMatchObject({ tor: "attach", torControl: { host: "127.0.0.1", port: 9051 }, torSocks: { host: "127.0.0.1", port: 9050 } });
+    const unix = await serveWith(["--tor", "attach", "--tor-control", "unix:/run/tor/control"]);
+    expect(unix.got).toMatchObject({ tor: "attach", torControl: { path: "/run/tor/control" } });
   });
 
   test("every option is passed through; a relative --data-dir becomes absolute", async () => {

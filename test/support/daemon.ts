@@ -75,15 +75,22 @@ export class DaemonProcess {
   child: ChildProcess | undefined;
   output = "";
 
-  constructor(readonly dataDir: string, readonly extraArgs: string[] = []) {}
+  /**
+   * `extraArgs` go to `serve`; without a --tor among them the daemon runs with --tor none.
+   * `spawn` replaces how the process starts (e.g. under strace).
+   */
+  constructor(
+    readonly dataDir: string,
+    readonly extraArgs: string[] = [],
+    private readonly spawnWith: (cmd: string, args: string[]) => ChildProcess = (cmd, args) => spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] }),
+  ) {}
 
-  async start(): Promise<void> {
-    this.child = spawn(process.execPath, [CLI, "serve", "--data-dir", this.dataDir, "--tor", "none", ...this.extraArgs], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  async start(timeoutMs = 15_000): Promise<void> {
+    const tor = this.extraArgs.includes("--tor") ? [] : ["--tor", "none"];
+    this.child = this.spawnWith(process.execPath, [CLI, "serve", "--data-dir", this.dataDir, ...tor, ...this.extraArgs]);
     this.child.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
     this.child.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + timeoutMs;
     while (!this.output.includes("daemon ready")) {
       if (this.child.exitCode !== null) throw new Error(`daemon exited early:\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`daemon did not start:\n${this.output}`);

@@ -1,0 +1,183 @@
+// Account servers on a real (private) Tor network: onions published from
+// the accounts' own keys, streams between daemons through Tor, circuit
+// isolation per account, tor dying and coming back, launch mode, and no DNS
+// or non-loopback traffic from the daemon (strace).
+import { jest } from "@jest/globals";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { connectControl } from "../../src/daemon/control-client.js";
+import type { StatusResult, TorReachResult } from "../../src/daemon/control-protocol.js";
+import { controlSocketPath } from "../../src/daemon/paths.js";
+import { TorControlConnection } from "../../src/tor/control-connection.js";
+import { DaemonProcess, tempDataDir } from "../support/daemon.js";
+import { straceSkipReason, traceProcess, type StraceReport, type TracedProcess } from "../support/strace.js";
+import { torNetMissing } from "../support/tornet/tor-binaries.js";
+import { startTorNet, type TorNet } from "../support/tornet/tornet.js";
+
+jest.setTimeout(300_000);
+
+const skip = torNetMissing() ?? straceSkipReason();
+if (skip) console.warn(`Tor end-to-end tests skipped: ${skip}`);
+const describeTor = skip ? describe.skip : describe;
+
+async function request<T>(dataDir: string, op: string, args: Record<string, unknown> = {}): Promise<T> {
+  const c = await connectControl(controlSocketPath(dataDir));
+  try {
+    return await c.request<T>(op, args);
+  } finally {
+    c.close();
+  }
+}
+
+const status = (dataDir: string) => request<StatusResult>(dataDir, "status");
+
+/** Poll the daemon's status until `ok` holds; fail with the last status seen. */
+async function waitForStatus(dataDir: string, what: string, ok: (s: StatusResult) => boolean, timeoutMs = 90_000): Promise<StatusResult> {
+  const deadline = Date.now() + timeoutMs;
+  let last: StatusResult | undefined;
+  for (;;) {
+    last = await status(dataDir);
+    if (ok(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}; last status:\n${JSON.stringify(last, null, 2)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+const allPublished = (s: StatusResult) => s.accounts.length > 0 && s.accounts.every((a) => a.published === true);
+
+/** tor.reach, retried while the onion is still being published on the HSDirs. */
+async function reach(dataDir: string, from: string, onion: string, timeoutMs = 60_000): Promise<TorReachResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await request<TorReachResult>(dataDir, "tor.reach", { from, onion });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+describeTor("purple-onion on a private Tor network", () => {
+  let net: TorNet;
+  const dirs: string[] = [];
+  const daemons: DaemonProcess[] = [];
+  let traced: TracedProcess | undefined;
+  let a: { dir: string; alice: { jid: string; onion: string } };
+  let b: { dir: string; bob: { jid: string; onion: string }; carol: { jid: string; onion: string } };
+
+  async function daemon(args: string[], spawnWith?: ConstructorParameters<typeof DaemonProcess>[2]): Promise<string> {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const d = new DaemonProcess(dir, args, spawnWith);
+    daemons.push(d);
+    await d.start(60_000);
+    return dir;
+  }
+  async function account(dir: string, localpart: string): Promise<{ jid: string; onion: string }> {
+    const r = await request<{ jid: string; onion: string }>(dir, "account.add", { localpart });
+    return { jid: r.jid, onion: r.onion };
+  }
+  const attachArgs = (i: number) => ["--tor", "attach", "--tor-control", `127.0.0.1:${net.clients[i]!.controlPort}`];
+
+  beforeAll(async () => {
+    net = await startTorNet({ clients: 2 });
+    const aDir = await daemon(attachArgs(0));
+    a = { dir: aDir, alice: await account(aDir, "alice") };
+    // Daemon B runs under strace: everything it connects to is recorded.
+    const bDir = await daemon(attachArgs(1), (cmd, args) => {
+      traced = traceProcess(cmd, args);
+      return traced.child;
+    });
+    b = { dir: bDir, bob: await account(bDir, "bob"), carol: await account(bDir, "carol") };
+  });
+
+  afterAll(async () => {
+    await traced?.stop("SIGKILL").catch(() => undefined);
+    for (const d of daemons) await d.stop("SIGKILL");
+    await net?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test("each account's onion is published from its own key, and status says so", async () => {
+    const sa = await waitForStatus(a.dir, "alice's onion is published", allPublished);
+    const sb = await waitForStatus(b.dir, "bob's and carol's onions are published", allPublished);
+    for (const s of [sa, sb]) {
+      expect(s.tor).toMatchObject({ mode: "attach", state: "ready", bootstrap: { progress: 100 } });
+      expect(s.tor.socks?.host).toBe("127.0.0.1");
+    }
+    // OnionServices checks tor's ServiceID against the address computed locally; the
+    // JID's domain is what is published.
+    expect(sa.accounts.map((x) => x.onion)).toEqual([a.alice.onion]);
+    expect(a.alice.jid.endsWith(`@${a.alice.onion}`)).toBe(true);
+    const onions = await request<{ accounts: { onion: string }[] }>(a.dir, "account.list");
+    expect(onions.accounts[0]!.onion).toMatch(/^[a-z2-7]{56}\.onion$/);
+  });
+
+  test("a stream from one daemon reaches the other's s2s listener through Tor, bytes both ways", async () => {
+    const r = await reach(b.dir, b.bob.jid, a.alice.onion);
+    // Federation arrives later: today's listener answers with its header and says so.
+    expect(r.answer).toBe("error:undefined-condition");
+    expect(r.from).toBe(b.bob.jid);
+    console.log(`reach through the private Tor network: ${r.ms} ms`);
+  });
+
+  test("two accounts of one daemon use different circuits (IsolateSOCKSAuth)", async () => {
+    const ctl = await TorControlConnection.connect({ host: "127.0.0.1", port: net.clients[1]!.controlPort });
+    await ctl.authenticate();
+    const streams: string[] = [];
+    ctl.onEvent((e) => streams.push(e.lines.map((l) => l.text).join(" ")));
+    await ctl.setEvents(["STREAM"]);
+    await reach(b.dir, b.bob.jid, a.alice.onion);
+    await reach(b.dir, b.carol.jid, a.alice.onion);
+    ctl.close();
+    // "STREAM <id> SUCCEEDED <circuit> <target> ... SOCKS_USERNAME=..."
+    const succeeded = streams.map((l) => /^STREAM \d+ SUCCEEDED (\d+) (\S+)(.*)$/.exec(l)).filter((m): m is RegExpExecArray => !!m && m[2]!.startsWith(a.alice.onion));
+    expect(succeeded.length).toBeGreaterThanOrEqual(2);
+    const circuits = new Set(succeeded.slice(-2).map((m) => m[1]));
+    expect(circuits.size).toBe(2);
+    const users = succeeded.slice(-2).map((m) => /SOCKS_USERNAME="([^"]*)"/.exec(m[3]!)?.[1]);
+    if (users.every((u) => u !== undefined)) expect(new Set(users).size).toBe(2);
+  });
+
+  test("tor is killed and restarted: the daemon reconnects and the onions come back", async () => {
+    const name = net.clients[0]!.name;
+    await net.stopClient(name, "SIGKILL");
+    await waitForStatus(a.dir, "the daemon notices tor is gone", (s) => s.tor.state === "disconnected", 30_000);
+    await net.startClient(name);
+    const s = await waitForStatus(a.dir, "alice's onion is published again", (x) => x.tor.state === "ready" && allPublished(x));
+    expect(s.accounts[0]!.onionState).toBe("published");
+    const r = await reach(b.dir, b.bob.jid, a.alice.onion);
+    expect(r.answer).toBe("error:undefined-condition");
+  });
+
+  test("launch mode: the daemon starts its own tor, bootstraps, publishes, and restarts tor when it dies", async () => {
+    const torrc = path.join(mkdtempSync(path.join(tmpdir(), "po-torrc-")), "append");
+    dirs.push(path.dirname(torrc));
+    writeFileSync(torrc, net.clientTorrcLines().join("\n") + "\n");
+    const dir = await daemon(["--tor", "launch", "--tor-torrc-append", torrc]);
+    const dave = await account(dir, "dave");
+    const first = await waitForStatus(dir, "the launched tor is bootstrapped and dave's onion published", (s) => s.tor.state === "ready" && allPublished(s));
+    expect(first.tor.mode).toBe("launch");
+    expect(first.tor.pid).toBeGreaterThan(0);
+    expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("error:undefined-condition");
+
+    process.kill(first.tor.pid!, "SIGKILL");
+    const second = await waitForStatus(dir, "a new tor runs and the onion is back", (s) => s.tor.pid !== first.tor.pid && s.tor.state === "ready" && allPublished(s));
+    expect(second.tor.pid).toBeGreaterThan(0);
+    expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("error:undefined-condition");
+  });
+
+  test("the daemon never asked DNS and never connected outside loopback (strace)", async () => {
+    const socksPort = net.clients[1]!.socksPort;
+    const report: StraceReport = await traced!.stop("SIGTERM");
+    traced = undefined;
+    // The trace did see the daemon's real work: its connections to tor's SOCKS and control ports.
+    expect(report.connects.some((c) => c.port === socksPort)).toBe(true);
+    expect(report.connects.some((c) => c.port === net.clients[1]!.controlPort)).toBe(true);
+    expect(report.dnsSends).toBe(0);
+    expect(report.dnsConnects).toEqual([]);
+    expect(report.resolverConnects).toEqual([]);
+    expect(report.nonLoopback).toEqual([]);
+  });
+});
