@@ -1,7 +1,7 @@
 // Character classes of XML 1.0 (Fifth Edition), tested on UTF-16 code units
 // from charCodeAt: a lookup table for ASCII, a short range list above it.
-// Deliberately no Unicode (u-flag) RegExps: building those at import time is
-// are costly to build at import time (saxes, through xmlchars, builds several).
+// Deliberately no Unicode (u-flag) RegExps: those are costly to build at
+// import time (saxes, through xmlchars, builds several).
 // https://www.w3.org/TR/xml/#charsets
 // https://www.w3.org/TR/xml/#NT-Name
 

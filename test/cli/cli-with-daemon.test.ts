@@ -2,6 +2,7 @@
 // errors they can hit, each with a message that says what to do.
 import { jest } from "@jest/globals";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import path from "node:path";
 import { DaemonProcess, runCli, tempDataDir } from "../support/daemon.js";
@@ -120,6 +121,13 @@ test("a data dir that cannot be written is a clear error", async () => {
   writeFileSync(path.join(parent, "file"), "");
   const d = new DaemonProcess(path.join(parent, "file", "data"));
   await expect(d.start()).rejects.toThrow(/data dir[\s\S]*(not a directory|cannot|not writable)/i);
+});
+
+test("launch mode without tor installed says which package to install", async () => {
+  const noTor = (cmd: string, args: string[]) => spawn(cmd, args, { env: { ...process.env, PATH: "/nonexistent" }, stdio: ["ignore", "pipe", "pipe"] });
+  const d = new DaemonProcess(dataDir(), ["--tor", "launch"], noTor);
+  daemons.push(d);
+  await expect(d.start()).rejects.toThrow(/tor is not installed[\s\S]*apt-get install tor/);
 });
 
 test("the data dir is created with mode 0700 when missing", async () => {

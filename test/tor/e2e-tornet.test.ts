@@ -30,6 +30,15 @@ async function request<T>(dataDir: string, op: string, args: Record<string, unkn
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const status = (dataDir: string) => request<StatusResult>(dataDir, "status");
 
 /** Poll the daemon's status until `ok` holds; fail with the last status seen. */
@@ -120,6 +129,10 @@ describeTor("purple-onion on a private Tor network", () => {
     expect(r.answer).toBe("error:undefined-condition");
     expect(r.from).toBe(b.bob.jid);
     console.log(`reach through the private Tor network: ${r.ms} ms`);
+    // A subdomain (conference.<onion>.onion) reaches the same onion service; the listener
+    // then says it serves another domain.
+    const sub = await reach(b.dir, b.bob.jid, `conference.${a.alice.onion}`);
+    expect(sub.answer).toBe("error:host-unknown");
   });
 
   test("two accounts of one daemon use different circuits (IsolateSOCKSAuth)", async () => {
@@ -166,6 +179,21 @@ describeTor("purple-onion on a private Tor network", () => {
     const second = await waitForStatus(dir, "a new tor runs and the onion is back", (s) => s.tor.pid !== first.tor.pid && s.tor.state === "ready" && allPublished(s));
     expect(second.tor.pid).toBeGreaterThan(0);
     expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("error:undefined-condition");
+
+    // Removing an account takes its onion service down (DEL_ONION): reachable before, not after.
+    const erin = await account(dir, "erin");
+    await waitForStatus(dir, "erin's onion is published", allPublished);
+    expect((await reach(b.dir, b.bob.jid, erin.onion)).answer).toBe("error:undefined-condition");
+    await request(dir, "account.remove", { jid: erin.jid });
+    await expect(request(b.dir, "tor.reach", { from: b.bob.jid, onion: erin.onion })).rejects.toThrow(/onion|introduc|rendezvous|did not answer|closed/i);
+
+    // The daemon stops its tor with it.
+    await daemons.at(-1)!.stop("SIGTERM");
+    const gone = Date.now() + 10_000;
+    while (isAlive(second.tor.pid!)) {
+      if (Date.now() > gone) throw new Error(`tor (pid ${second.tor.pid}) outlived its daemon`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 
   test("the daemon never asked DNS and never connected outside loopback (strace)", async () => {
