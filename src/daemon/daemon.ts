@@ -3,16 +3,10 @@
 import { XmppServer } from "../server/xmpp-server.js";
 import { openStore, type Store } from "../store/store.js";
 import { mergeLimits, type LimitOverrides } from "../server/limits.js";
-import { TorService } from "../tor/tor-service.js";
-import { AccountOnions } from "./account-onions.js";
 import { AccountService } from "./accounts.js";
 import { ControlServer } from "./control-server.js";
 import { ControlError, ERROR_CODES, EVENTS, OPS, requireStringArg, type StatusResult, type TorMode, type TorReachResult } from "./control-protocol.js";
-import { randomBytes } from "node:crypto";
-import { probePeer } from "../s2s/probe.js";
-import { isolationCredentials } from "../tor/isolation.js";
-import { S2S_VIRTUAL_PORT } from "../tor/onion-services.js";
-import { dialThroughTor } from "../tor/socks-dialer.js";
+import type { DaemonTor } from "./daemon-tor.js";
 import { createLogger, type LogLevel, type Logger } from "./logger.js";
 import { controlSocketPath, ensureDataDir } from "./paths.js";
 
@@ -41,12 +35,9 @@ export class Daemon {
   private store: Store | undefined;
   private server: XmppServer | undefined;
   private control: ControlServer | undefined;
-  private tor: TorService | undefined;
-  private onions: AccountOnions | undefined;
+  private tor: DaemonTor | undefined;
   private port = 0;
   private readonly startedAt = Date.now();
-  /** Keys the per-account SOCKS credentials; new each run, only tor sees them. */
-  private readonly isolationSecret = randomBytes(32);
   private stopping: Promise<void> | undefined;
   private resolveStopped!: () => void;
   /** Resolves once the daemon has fully stopped. */
@@ -88,8 +79,11 @@ export class Daemon {
       this.port = await this.server.listen(wanted);
       // Pidgin keeps the port in its account settings: it must not change between runs.
       if (String(this.port) !== saved) this.store.settings.set(C2S_PORT_SETTING, String(this.port));
-      if (this.opts.tor !== "none") this.startTor();
-      accounts = new AccountService(this.store, this.server, this.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
+      if (this.opts.tor !== "none") {
+        const { DaemonTor } = await import("./daemon-tor.js");
+        this.tor = new DaemonTor({ ...this.opts, tor: this.opts.tor }, this.log, (event, data) => this.control?.broadcast(event, data));
+      }
+      accounts = new AccountService(this.store, this.server, this.tor?.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
       await accounts.loadAll();
       await this.tor?.start();
     } catch (err) {
@@ -99,39 +93,12 @@ export class Daemon {
     this.log.info("purple-onion daemon ready", { dataDir, c2s: `127.0.0.1:${this.port}`, tor: this.opts.tor, accounts: this.store.accounts.list().length });
   }
 
-  private startTor(): void {
-    const o = this.opts;
-    const tor = new TorService({
-      mode: o.tor as "launch" | "attach",
-      dataDir: o.dataDir,
-      log: this.log.child("tor"),
-      control: o.torControl,
-      socks: o.torSocks,
-      auth: o.torPassword !== undefined ? { password: o.torPassword } : undefined,
-      extraTorrc: o.torExtraTorrc,
-    });
-    this.tor = tor;
-    this.onions = new AccountOnions(tor, o.dataDir, this.log);
-    // The plugin shows Tor's progress and each onion's state as they change.
-    tor.onChange((status) => this.control?.broadcast(EVENTS.TOR_CHANGED, status));
-    tor.onions.onChange((onion, state) => this.control?.broadcast(EVENTS.ONION_CHANGED, { onion, state }));
-  }
-
   /** tor.reach: open a server-to-server stream from one of our accounts to an onion, through Tor. */
   private async reach(accounts: AccountService, args: Record<string, unknown>): Promise<TorReachResult> {
     const account = accounts.find(requireStringArg(args, "from"));
     const onion = requireStringArg(args, "onion").toLowerCase();
-    const socks = this.tor?.socks();
     if (!this.tor) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "this daemon runs with --tor none: restart it with --tor launch or --tor attach");
-    if (!socks) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "tor is not connected yet: see 'purple-onion status'");
-    const credentials = isolationCredentials(account.domain, this.isolationSecret);
-    const timeoutMs = 60_000;
-    try {
-      const r = await probePeer(() => dialThroughTor(onion, S2S_VIRTUAL_PORT, { socks, credentials, timeoutMs }), account.domain, onion, timeoutMs);
-      return { from: account.jid, onion, ms: r.ms, answer: r.answer };
-    } catch (err) {
-      throw new ControlError(ERROR_CODES.UNREACHABLE, (err as Error).message);
-    }
+    return this.tor.reach(account, onion);
   }
 
   get c2sPort(): number {
@@ -152,7 +119,7 @@ export class Daemon {
         port: this.port,
         onion: a.domain,
         sessions: this.server!.sessionCount(a.domain),
-        ...(this.onions ? this.onions.state(a.domain) : { onionState: null, published: false }),
+        ...(this.tor ? this.tor.onions.state(a.domain) : { onionState: null, published: false }),
       })),
     };
   }
@@ -169,9 +136,7 @@ export class Daemon {
 
   private async release(): Promise<void> {
     await this.tor?.stop();
-    await this.onions?.close();
     this.tor = undefined;
-    this.onions = undefined;
     await this.server?.close();
     await this.control?.close();
     this.store?.close();

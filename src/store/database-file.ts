@@ -1,6 +1,10 @@
 // Opening the SQLite file: checks on the data dir, file modes, pragmas, and turning the
 // ways this can fail into StoreErrors that tell the user what to do.
-import Database from "better-sqlite3";
+import { createRequire } from "node:module";
+import type Database from "better-sqlite3";
+// Loaded with require(): importing a CommonJS package from an ES module makes
+// Node translate it, which measured ~7 MB more resident memory for the daemon.
+const SqliteDatabase = createRequire(import.meta.url)("better-sqlite3") as typeof Database;
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError, sqliteCode } from "./errors.js";
@@ -27,7 +31,7 @@ export function openDatabaseFile(dataDir: string, busyTimeoutMs: number): Databa
 
   let db: Database.Database;
   try {
-    db = new Database(file, { timeout: busyTimeoutMs });
+    db = new SqliteDatabase(file, { timeout: busyTimeoutMs });
   } catch (err) {
     throw translateOpenError(err, file, dataDir);
   }

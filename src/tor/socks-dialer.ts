@@ -10,7 +10,10 @@
 //   federation is switched on.
 // Failures are TorDialErrors: a code to branch on and a sentence a user can act on.
 import { connect, isIP, type Socket } from "node:net";
-import { SocksClient } from "socks";
+import { createRequire } from "node:module";
+import type * as Socks from "socks";
+// require(), not import: see src/store/database-file.ts (memory).
+const { SocksClient } = createRequire(import.meta.url)("socks") as typeof Socks;
 import { parseOnionAddress } from "./onion-address.js";
 import { HandshakeBridge, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, METHOD_USERNAME_PASSWORD, type ServerHandshake } from "./socks-handshake.js";
 import { describeSocksReply } from "./socks-replies.js";
