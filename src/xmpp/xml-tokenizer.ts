@@ -242,17 +242,28 @@ export class XmlTokenizer {
       if (c === RSQB) {
         i = this.brackets(i, 0) - 1;
       } else if (c === CR) {
-        // 2.11: CR LF and a lone CR become LF.
-        this.text += `${s.slice(this.mark, i)}\n`;
-        if (i + 1 < end && s.charCodeAt(i + 1) === LF) i++;
-        this.mark = i + 1;
+        i = this.endOfLine(i, true);
       } else {
-        const n = charUnitsAt(s, i, end);
-        if (n === 0) malformed(illegalCharMessage(s, i), i);
-        i += n - 1;
+        i = this.otherChar(i);
       }
     }
     return end;
+  }
+
+  /** 2.11: CR LF and a lone CR become LF (kept in the text when `keep`); returns the index of the last char used. */
+  private endOfLine(i: number, keep: boolean): number {
+    const { s, end } = this;
+    if (keep) this.text += `${s.slice(this.mark, i)}\n`;
+    if (i + 1 < end && s.charCodeAt(i + 1) === LF) i++;
+    this.mark = i + 1;
+    return i;
+  }
+
+  /** [2] Char beyond the plain BMP fast path: a valid surrogate pair, or not well-formed. */
+  private otherChar(i: number): number {
+    const n = charUnitsAt(this.s, i, this.end);
+    if (n === 0) malformed(illegalCharMessage(this.s, i), i);
+    return i + n - 1;
   }
 
   /**
@@ -371,15 +382,8 @@ export class XmlTokenizer {
       if (!inStanza && (this.cdataBrackets > 0 || !isSpaceCode(c))) this.textInRoot(i - this.cdataBrackets);
       this.cdataBrackets = 0;
       if (c >= 0x20 && c < 0xd800) continue;
-      if (c === CR) {
-        if (inStanza) this.text += `${s.slice(this.mark, i)}\n`;
-        if (i + 1 < end && s.charCodeAt(i + 1) === LF) i++;
-        this.mark = i + 1;
-      } else {
-        const n = charUnitsAt(s, i, end);
-        if (n === 0) malformed(illegalCharMessage(s, i), i);
-        i += n - 1;
-      }
+      if (c === CR) i = this.endOfLine(i, inStanza);
+      else i = this.otherChar(i);
     }
     return end;
   }
