@@ -44,7 +44,10 @@ export class InboundS2sListener {
     socket.on("close", () => this.sockets.delete(socket));
     socket.on("error", () => socket.destroy());
     const timer = setTimeout(() => socket.destroy(), NEGOTIATION_TIMEOUT_MS);
+    let answered = false;
     const answer = (to: string | undefined, condition: string, text: string) => {
+      if (answered) return;
+      answered = true;
       clearTimeout(timer);
       socket.end(streamHeader({ ns: NS.SERVER, from: to === this.domain ? this.domain : undefined, id: randomBytes(12).toString("base64url"), dialback: true }) + streamError(condition, text) + "</stream:stream>");
     };
