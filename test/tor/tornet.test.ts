@@ -10,6 +10,7 @@ import { connectToOnion, roundTrip, socksConnect, startEchoServer, type EchoServ
 import { freePorts } from "../support/tornet/ports.js";
 import { PortInUseError, TorProcess } from "../support/tornet/tor-process.js";
 import { startTorNet, type TorNet, type TorNetClient } from "../support/tornet/tornet.js";
+import { torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -183,6 +184,9 @@ describe("private Tor network", () => {
     await expect(theNet().startClient("client1")).rejects.toThrow(/already running/);
     await expect(theNet().stopClient("client9")).rejects.toThrow(/no tornet client named client9/);
   });
+
+  // The end-to-end tests of purple-onion itself share this network (one per test run).
+  describe("purple-onion on it", () => torE2eScenarios(theNet));
 });
 
 describe("tor processes of the harness", () => {

@@ -1,7 +1,8 @@
 // Account servers on a real (private) Tor network: onions published from
 // the accounts' own keys, streams between daemons through Tor, circuit
 // isolation per account, tor dying and coming back, launch mode, and no DNS
-// or non-loopback traffic from the daemon (strace).
+// or non-loopback traffic from the daemon (strace). Run by
+// test/tor/tornet.test.ts on its network, so a test run starts one network.
 import { jest } from "@jest/globals";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,16 +11,10 @@ import { connectControl } from "../../src/daemon/control-client.js";
 import type { StatusResult, TorReachResult } from "../../src/daemon/control-protocol.js";
 import { controlSocketPath } from "../../src/daemon/paths.js";
 import { TorControlConnection } from "../../src/tor/control-connection.js";
-import { DaemonProcess, tempDataDir } from "../support/daemon.js";
-import { straceSkipReason, traceProcess, type StraceReport, type TracedProcess } from "../support/strace.js";
-import { torNetMissing } from "../support/tornet/tor-binaries.js";
-import { startTorNet, type TorNet } from "../support/tornet/tornet.js";
+import { DaemonProcess, tempDataDir } from "./daemon.js";
+import { straceSkipReason, traceProcess, type StraceReport, type TracedProcess } from "./strace.js";
+import type { TorNet } from "./tornet/tornet.js";
 
-jest.setTimeout(300_000);
-
-const skip = torNetMissing() ?? straceSkipReason();
-if (skip) console.warn(`Tor end-to-end tests skipped: ${skip}`);
-const describeTor = skip ? describe.skip : describe;
 
 async function request<T>(dataDir: string, op: string, args: Record<string, unknown> = {}): Promise<T> {
   const c = await connectControl(controlSocketPath(dataDir));
@@ -67,7 +62,15 @@ async function reach(dataDir: string, from: string, onion: string, timeoutMs = 6
   }
 }
 
-describeTor("purple-onion on a private Tor network", () => {
+/** Define the scenarios inside a describe whose beforeAll started `getNet()`'s network. */
+export function torE2eScenarios(getNet: () => TorNet): void {
+  // Publishing, restarts and bootstrapping a launched tor take tens of seconds.
+  jest.setTimeout(300_000);
+  const skip = straceSkipReason();
+  if (skip) {
+    test.skip(`purple-onion on the private Tor network (needs strace: ${skip})`, () => undefined);
+    return;
+  }
   let net: TorNet;
   const dirs: string[] = [];
   const daemons: DaemonProcess[] = [];
@@ -90,7 +93,7 @@ describeTor("purple-onion on a private Tor network", () => {
   const attachArgs = (i: number) => ["--tor", "attach", "--tor-control", `127.0.0.1:${net.clients[i]!.controlPort}`];
 
   beforeAll(async () => {
-    net = await startTorNet({ clients: 2 });
+    net = getNet();
     const aDir = await daemon(attachArgs(0));
     a = { dir: aDir, alice: await account(aDir, "alice") };
     // Daemon B runs under strace: everything it connects to is recorded.
@@ -99,14 +102,13 @@ describeTor("purple-onion on a private Tor network", () => {
       return traced.child;
     });
     b = { dir: bDir, bob: await account(bDir, "bob"), carol: await account(bDir, "carol") };
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await traced?.stop("SIGKILL").catch(() => undefined);
     for (const d of daemons) await d.stop("SIGKILL");
-    await net?.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   test("each account's onion is published from its own key, and status says so", async () => {
     const sa = await waitForStatus(a.dir, "alice's onion is published", allPublished);
@@ -208,4 +210,4 @@ describeTor("purple-onion on a private Tor network", () => {
     expect(report.resolverConnects).toEqual([]);
     expect(report.nonLoopback).toEqual([]);
   });
-});
+}
