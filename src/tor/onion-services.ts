@@ -55,7 +55,8 @@ export class OnionServices {
   async unpublish(domain: string): Promise<void> {
     const entry = this.entries.get(domain);
     this.entries.delete(domain);
-    if (!entry || !this.connection || entry.state === "pending" || entry.state === "failed") return;
+    // "adding": the ADD_ONION in flight sees the entry gone and removes the service itself.
+    if (!entry || !this.connection || entry.state === "pending" || entry.state === "adding" || entry.state === "failed") return;
     try {
       await this.connection.delOnion(serviceId(domain));
       this.log.info("onion service removed", { onion: domain });
@@ -101,7 +102,8 @@ export class OnionServices {
       if (entry.state === "adding") this.set(entry, "uploading");
       this.log.info("onion service added; waiting for its descriptor upload", { onion: entry.account.domain });
     } catch (err) {
-      if (this.connection !== connection) return; // the connection went away: attach() will retry
+      // The connection went away (attach() will retry), or the account did (nothing to report).
+      if (this.connection !== connection || this.entries.get(entry.account.domain) !== entry) return;
       entry.error = (err as Error).message;
       this.set(entry, "failed");
       this.log.error("could not add an onion service", { onion: entry.account.domain, error: entry.error });

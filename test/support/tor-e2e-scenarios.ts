@@ -25,7 +25,8 @@ async function request<T>(dataDir: string, op: string, args: Record<string, unkn
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Is a process with this pid running? (signal 0 checks without sending anything) */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -10,7 +10,7 @@ import { connectToOnion, roundTrip, socksConnect, startEchoServer, type EchoServ
 import { freePorts } from "../support/tornet/ports.js";
 import { PortInUseError, TorProcess } from "../support/tornet/tor-process.js";
 import { startTorNet, type TorNet, type TorNetClient } from "../support/tornet/tornet.js";
-import { torE2eScenarios } from "../support/tor-e2e-scenarios.js";
+import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -28,15 +28,6 @@ function client(name: string): TorNetClient {
   const found = theNet().clients.find((c) => c.name === name);
   if (!found) throw new Error(`no client ${name}`);
   return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** PIDs of processes whose command line mentions `dir`. */
@@ -92,7 +83,7 @@ describe("private Tor network", () => {
     const ports = tornet.clients.flatMap((c) => [c.socksPort, c.controlPort]);
     expect(new Set(ports).size).toBe(4);
     for (const c of tornet.clients) {
-      expect(alive(c.pid)).toBe(true);
+      expect(isAlive(c.pid)).toBe(true);
       expect(existsSync(c.cookieFile)).toBe(true);
       expect(c.dataDir.startsWith(tornet.dir)).toBe(true);
       expect(existsSync(c.torrcPath)).toBe(true);
@@ -160,12 +151,12 @@ describe("private Tor network", () => {
     for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       const before = client("client2");
       await tornet.stopClient("client2", signal);
-      expect(alive(before.pid)).toBe(false);
+      expect(isAlive(before.pid)).toBe(false);
       await expect(socksConnect(before.socksPort, `${serviceId}.onion`, ONION_PORT)).rejects.toThrow(/ECONNREFUSED/);
 
       const after = await tornet.startClient("client2");
       expect(after.pid).not.toBe(before.pid);
-      expect(alive(after.pid)).toBe(true);
+      expect(isAlive(after.pid)).toBe(true);
       expect({ ...after, pid: 0 }).toEqual({ ...before, pid: 0 });
       expect(client("client2")).toEqual(after);
       await tornet.waitBootstrapped("client2", 1000);
