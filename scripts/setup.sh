@@ -15,6 +15,7 @@ PACKAGES=(
   util-linux       # unshare/nsenter for those namespaces
   tor              # launch mode's tor, and the private Tor network of the tests (tor, tor-gencert)
   strace           # tests prove the daemon sends nothing to DNS or outside loopback
+  libsasl2-modules # SCRAM for libpurple (Cyrus SASL): without it Pidgin/Finch cannot log in, the server offers SCRAM only
 )
 
 missing=()

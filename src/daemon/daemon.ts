@@ -1,5 +1,6 @@
 // The daemon: one per OS user and data dir. Owns the store, the account
 // servers and the control socket; runs until SIGINT/SIGTERM or "shutdown".
+import { randomBytes } from "node:crypto";
 import { XmppServer } from "../server/xmpp-server.js";
 import { openStore, type Store } from "../store/store.js";
 import { mergeLimits, type LimitOverrides } from "../server/limits.js";
@@ -30,6 +31,16 @@ export interface DaemonOptions {
 }
 
 const C2S_PORT_SETTING = "c2s.port";
+const UNKNOWN_USER_SECRET_SETTING = "sasl.unknown-user-secret";
+
+/** A 32-byte secret made once and kept in the settings (the database is 0600 in the 0700 data dir). */
+function persistentSecret(store: Store, key: string): Buffer {
+  const saved = store.settings.get(key);
+  if (saved && /^[0-9a-f]{64}$/.test(saved)) return Buffer.from(saved, "hex");
+  const secret = randomBytes(32);
+  store.settings.set(key, secret.toString("hex"));
+  return secret;
+}
 
 export class Daemon {
   private store: Store | undefined;
@@ -73,7 +84,7 @@ export class Daemon {
     try {
       const limits = mergeLimits(this.opts.limits);
       this.store = openStore(dataDir, { maxOfflinePerAccount: limits.maxOfflineMessages });
-      this.server = new XmppServer({ store: this.store, log: this.log, limits });
+      this.server = new XmppServer({ store: this.store, log: this.log, limits, unknownUserSecret: persistentSecret(this.store, UNKNOWN_USER_SECRET_SETTING) });
       const saved = this.store.settings.get(C2S_PORT_SETTING);
       const wanted = this.opts.c2sPort ?? (saved ? Number(saved) : 0);
       this.port = await this.server.listen(wanted);

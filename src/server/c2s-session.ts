@@ -20,6 +20,8 @@ export interface SessionContext {
   log: Logger;
   hostFor(domain: string): AccountHost | undefined;
   credentials(host: AccountHost): StoredCredentials | undefined;
+  /** Keys the made-up SCRAM salts of unknown users (persisted, so they survive restarts). */
+  unknownUserSecret: Buffer;
   /** Extra stream features offered after authentication (roster versioning, ...). */
   postAuthFeatures(): Element[];
   /** Resource binding succeeded: the session is now routable. */
@@ -254,7 +256,10 @@ export class C2sSession {
     try {
       if (el.name === "auth") {
         const mechanism = el.attrs.mechanism ?? "";
-        this.sasl = createSaslMechanism(mechanism, (username) => this.lookupCredentials(username), { domain: this.host!.domain });
+        this.sasl = createSaslMechanism(mechanism, (username) => this.lookupCredentials(username), {
+          domain: this.host!.domain,
+          unknownUserSecret: this.ctx.unknownUserSecret,
+        });
         if (!this.sasl) return this.saslFailure("invalid-mechanism");
         this.authAttempts++;
         return this.saslStep(el.getText());

@@ -2,6 +2,7 @@
 // and its modules, one virtual host per account.
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
+import { LocalPeerGate } from "../net/local-peer-gate.js";
 import type { Store } from "../store/store.js";
 import { AccountHost } from "./account-host.js";
 import { Carbons } from "./carbons.js";
@@ -20,6 +21,13 @@ export interface XmppServerOptions {
   store: Store;
   log: Logger;
   limits?: LimitOverrides;
+  /**
+   * Whose client sockets may connect (default: the daemon's own uid). Tests set another uid to
+   * exercise refusals; nothing else should.
+   */
+  clientUid?: number;
+  /** Keys the made-up SCRAM salts of unknown users; persist it (see SaslMechanismOptions). */
+  unknownUserSecret: Buffer;
 }
 
 export class PortInUseError extends Error {
@@ -33,13 +41,19 @@ export class XmppServer {
   readonly limits: ServerLimits;
   private readonly sessions = new Set<C2sSession>();
   private listener: Server | undefined;
+  /** Only the daemon's own user may talk to the c2s port (another local user could probe which onions live here, or hold every slot). */
+  private readonly gate: LocalPeerGate | undefined;
   private readonly log: Logger;
   private readonly store: Store;
+  private readonly unknownUserSecret: Buffer;
 
   constructor(opts: XmppServerOptions) {
     this.store = opts.store;
+    this.unknownUserSecret = opts.unknownUserSecret;
     this.log = opts.log.child("c2s");
     this.limits = mergeLimits(opts.limits);
+    const ownUid = opts.clientUid ?? process.getuid?.();
+    this.gate = ownUid === undefined ? undefined : new LocalPeerGate({ allowedUid: ownUid, what: "c2s", log: this.log });
     const router = new Router({ store: opts.store, log: opts.log.child("router"), limits: this.limits });
     this.router = router;
     const roster = new Roster(opts.store, this.limits, (host, item) => router.presence.onRosterRemove(host, item));
@@ -75,8 +89,11 @@ export class XmppServer {
 
   /** Listen on 127.0.0.1 only; resolves with the bound port. */
   listen(port: number): Promise<number> {
-    const server = createServer((socket) => this.accept(socket));
-    server.maxConnections = this.limits.maxConnections;
+    if (!this.gate?.supported) {
+      this.log.warn("cannot tell which local user connects to the c2s port on this system (no /proc/net/tcp): any local user can connect to it and try to log in");
+    }
+    // Not server.maxConnections: connections the gate refuses must not take a slot.
+    const server = createServer((socket) => void this.admit(socket));
     this.listener = server;
     return new Promise((resolve, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) => reject(err.code === "EADDRINUSE" ? new PortInUseError(port) : err));
@@ -88,12 +105,28 @@ export class XmppServer {
     });
   }
 
+  private async admit(socket: Socket): Promise<void> {
+    socket.on("error", () => socket.destroy());
+    if (this.gate) {
+      const verdict = await this.gate.check(socket);
+      if (verdict !== "admitted") return;
+    }
+    if (!this.listener || this.sessions.size >= this.limits.maxConnections) {
+      socket.destroy();
+      this.log.warn("c2s connection refused: too many connections", { limit: this.limits.maxConnections });
+      return;
+    }
+    this.accept(socket);
+    socket.resume();
+  }
+
   private accept(socket: Socket): void {
     const ctx: SessionContext = {
       limits: this.limits,
       log: this.log,
       hostFor: (domain) => this.router.hosts.get(domain),
       credentials: (host) => this.store.accounts.get(host.bareJid.toString())?.credentials,
+      unknownUserSecret: this.unknownUserSecret,
       postAuthFeatures: () => this.router.streamFeatures(),
       bound: (session) => {
         session.host!.sessions.set(session.jid!.resource, session);
@@ -116,6 +149,7 @@ export class XmppServer {
 
   /** Tell every client the server is going away, then stop listening. */
   async close(): Promise<void> {
+    this.gate?.close();
     for (const s of [...this.sessions]) s.streamErrorAndClose("system-shutdown", "the purple-onion daemon is stopping");
     const listener = this.listener;
     this.listener = undefined;

@@ -1,7 +1,9 @@
 // Stream negotiation on the c2s port, byte for byte: what a client sends,
 // what must come back (RFC 6120 sections 4, 6, 7).
+import { rmSync } from "node:fs";
 import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
 import { RawXmpp } from "../support/raw-xmpp.js";
+import { ScramClient } from "../support/scram-client.js";
 
 let server: InProcessDaemon;
 let alice: { jid: string; password: string };
@@ -24,17 +26,29 @@ afterEach(() => {
 });
 afterAll(() => server.stop());
 
+/** A full SCRAM-SHA-256 exchange with `password`, up to the server's verdict (not awaited). */
+async function scramWithPassword(c: RawXmpp, user: string, password: string): Promise<void> {
+  const scram = new ScramClient("SHA-256", user, password);
+  c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>${scram.first()}</auth>`);
+  const m = await c.waitFor(/<challenge[^>]*>([^<]+)<\/challenge>/);
+  c.clear();
+  c.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${scram.final(m[1]!)}</response>`);
+}
+const scramWithWrongPassword = (c: RawXmpp, user: string) => scramWithPassword(c, user, "wrong");
+
 const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString("base64");
+/** A SCRAM-SHA-256 client-first message for `user`, base64. */
+const scramFirst = (user: string) => new ScramClient("SHA-256", user, "wrong").first();
 
 describe("stream header", () => {
-  test("the server answers with its own header and offers SCRAM and PLAIN", async () => {
+  test("the server answers with its own header and offers SCRAM only (no PLAIN)", async () => {
     const c = await client();
     c.send(RawXmpp.header(domain));
     await c.waitFor("</stream:features>");
     expect(c.received).toMatch(new RegExp(`<stream:stream[^>]* from=['"]${domain}['"]`));
     expect(c.received).toMatch(/<mechanism>SCRAM-SHA-256<\/mechanism>/);
     expect(c.received).toMatch(/<mechanism>SCRAM-SHA-1<\/mechanism>/);
-    expect(c.received).toMatch(/<mechanism>PLAIN<\/mechanism>/);
+    expect(c.received).not.toMatch(/PLAIN/);
   });
 
   test("a domain this daemon does not host gets host-unknown", async () => {
@@ -60,7 +74,7 @@ describe("stream header", () => {
 });
 
 describe("authentication", () => {
-  test("PLAIN with the right password succeeds, then bind gives a full JID", async () => {
+  test("SCRAM-SHA-256 with the right password succeeds, then bind gives a full JID", async () => {
     const c = await client();
     const full = await c.login(alice.jid, alice.password, "laptop");
     expect(full).toBe(`${alice.jid}/laptop`);
@@ -72,7 +86,7 @@ describe("authentication", () => {
     await c.waitFor("</stream:features>");
     for (let i = 1; i <= 3; i++) {
       c.clear();
-      c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("alice", "wrong")}</auth>`);
+      await scramWithWrongPassword(c, "alice");
       await c.waitFor(/<failure[^>]*><not-authorized\/><\/failure>/);
     }
     await c.waitFor("<policy-violation");
@@ -83,8 +97,49 @@ describe("authentication", () => {
     const c = await client();
     c.send(RawXmpp.header(domain));
     await c.waitFor("</stream:features>");
-    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain("mallory", alice.password)}</auth>`);
+    await scramWithPassword(c, "mallory", alice.password);
     await c.waitFor(/<not-authorized\/>/);
+  });
+
+  test("PLAIN is refused with invalid-mechanism, even with the right password", async () => {
+    const c = await client();
+    c.send(RawXmpp.header(domain));
+    await c.waitFor("</stream:features>");
+    const local = alice.jid.split("@")[0]!;
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain(local, alice.password)}</auth>`);
+    await c.waitFor(/<failure[^>]*><invalid-mechanism\/><\/failure>/);
+    expect(c.received).not.toMatch(/<success/);
+  });
+
+  test("an unknown user's SCRAM salt is the same after a daemon restart (nothing tells it apart from a real one)", async () => {
+    const d = await startDaemon(["zoe"]);
+    const dataDir = d.dataDir;
+    const zoeDomain = d.accounts.zoe!.jid.split("@")[1]!;
+    const saltOf = async (port: number, user: string): Promise<string> => {
+      const c = await RawXmpp.connect(port);
+      try {
+        c.send(RawXmpp.header(zoeDomain));
+        await c.waitFor("</stream:features>");
+        c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>${scramFirst(user)}</auth>`);
+        const m = await c.waitFor(/<challenge[^>]*>([^<]+)<\/challenge>/);
+        return /,s=([^,]+),/.exec(Buffer.from(m[1]!, "base64").toString())![1]!;
+      } finally {
+        c.close();
+      }
+    };
+    const before = { ghost: await saltOf(d.port, "ghost"), zoe: await saltOf(d.port, "zoe") };
+    await d.daemon.stop("restart");
+    const again = await startDaemon([], { dataDir });
+    try {
+      expect(await saltOf(again.port, "ghost")).toBe(before.ghost);
+      expect(await saltOf(again.port, "zoe")).toBe(before.zoe);
+      // Asked twice, as for a real account, the salt does not change either.
+      expect(await saltOf(again.port, "ghost")).toBe(before.ghost);
+      expect(before.ghost).not.toBe(before.zoe);
+    } finally {
+      await again.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   test("an unknown mechanism gets invalid-mechanism", async () => {

@@ -1,6 +1,7 @@
 // A deliberately dumb XMPP client for bad-input tests: it writes exactly the
 // bytes a test gives it and lets the test wait for text in the reply stream.
 import { connect, type Socket } from "node:net";
+import { ScramClient } from "./scram-client.js";
 
 export class RawXmpp {
   received = "";
@@ -78,19 +79,25 @@ export class RawXmpp {
     return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${domain}' version='1.0'>`;
   }
 
-  /** Open a stream and authenticate with PLAIN, up to the post-SASL features (no bind yet). */
+  /** Open a stream and authenticate with SCRAM-SHA-256, up to the post-SASL features (no bind yet). */
   async authenticate(jid: string, password: string): Promise<void> {
     const [local, domain] = jid.split("@") as [string, string];
     this.send(RawXmpp.header(domain));
     await this.waitFor("</stream:features>");
-    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${local}\0${password}`).toString("base64")}</auth>`);
-    await this.waitFor("<success");
+    const scram = new ScramClient("SHA-256", local, password);
+    this.clear();
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${scram.mechanism}'>${scram.first()}</auth>`);
+    const challenge = await this.waitFor(/<challenge[^>]*>([^<]*)<\/challenge>/);
+    this.clear();
+    this.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${scram.final(challenge[1]!)}</response>`);
+    const success = await this.waitFor(/<success[^>]*(?:\/>|>([^<]*)<\/success>)/);
+    if (!scram.verifySuccess(success[1] ?? "")) throw new Error(`the server's SCRAM signature is wrong: ${success[0]}`);
     this.clear();
     this.send(RawXmpp.header(domain));
     await this.waitFor("</stream:features>");
   }
 
-  /** Open a stream, log in with PLAIN and bind `resource`; returns the full JID. */
+  /** Open a stream, log in with SCRAM-SHA-256 and bind `resource`; returns the full JID. */
   async login(jid: string, password: string, resource = "raw"): Promise<string> {
     await this.authenticate(jid, password);
     this.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);

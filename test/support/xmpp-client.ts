@@ -36,7 +36,7 @@ export interface ConnectOptions {
   password: string;
   /** Resource to request; the server may assign another one. */
   resource?: string;
-  /** Mechanisms to try, first offered wins. Default: SCRAM-SHA-1, then PLAIN. */
+  /** Mechanisms to try, first offered wins. Default: SCRAM-SHA-1, then PLAIN (purple-onion offers no PLAIN; Prosody does). */
   mechanisms?: SaslMechanism[];
   /** How long connecting, authenticating and binding may take. Default 10 s. */
   timeoutMs?: number;

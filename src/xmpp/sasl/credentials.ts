@@ -1,5 +1,5 @@
 // What the server keeps of a password: SCRAM salted hashes only (RFC 5802 section 3),
-// never the password itself. PLAIN logins are checked against the same values.
+// never the password itself.
 export type ScramHash = "SHA-1" | "SHA-256";
 
 export interface ScramCredentials {

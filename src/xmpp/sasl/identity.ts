@@ -1,4 +1,4 @@
-// Who is logging in: usernames and authorization identities, shared by SCRAM and PLAIN.
+// Who is logging in: usernames and authorization identities (SCRAM).
 import { normalizeDomainpart, normalizeLocalpart, parseJid } from "../jid.js";
 import { saslprep } from "./saslprep.js";
 import { SaslFailure } from "./types.js";

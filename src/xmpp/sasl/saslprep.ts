@@ -1,4 +1,4 @@
-// SASLprep, close enough for usernames and passwords in SCRAM and PLAIN.
+// SASLprep, close enough for usernames and passwords in SCRAM.
 // https://www.rfc-editor.org/rfc/rfc4013 (a profile of stringprep, RFC 3454)
 //
 // What we implement: the two mappings of RFC 4013 section 2.1, NFKC (section 2.2) and the

@@ -79,17 +79,19 @@ export function deriveStoredCredentials(password: string): StoredCredentials {
 
 // ---- Unknown users ----
 
-const FAKE_CREDENTIAL_SECRET = randomBytes(32);
+/** Only for callers that give no secret of their own (unit tests): stable within this process. */
+const PROCESS_FAKE_CREDENTIAL_SECRET = randomBytes(32);
 
 /**
- * Credentials for a user that does not exist: stable for a name within this process (so
- * asking twice gives the same salt, as for a real user), unguessable without the secret.
+ * Credentials for a user that does not exist: stable for a name as long as the secret is (so
+ * asking twice, or after a restart, gives the same salt, as for a real user), unguessable
+ * without the secret.
  * They use SCRAM_DEFAULT_ITERATIONS and a 16-byte salt: accounts must be created with the
  * same (deriveStoredCredentials does), or the challenge would tell real users apart.
  */
-export function fakeScramCredentials(hash: ScramHash, username: string): ScramCredentials {
+export function fakeScramCredentials(hash: ScramHash, username: string, secret: Buffer = PROCESS_FAKE_CREDENTIAL_SECRET): ScramCredentials {
   const derive = (purpose: string, bytes: number) =>
-    createHmac("sha256", FAKE_CREDENTIAL_SECRET)
+    createHmac("sha256", secret)
       .update(`${purpose}\0${hash}\0${username}`)
       .digest()
       .subarray(0, bytes);
@@ -110,6 +112,7 @@ export function credentialsFor(
   lookup: CredentialLookup,
   localpart: string | undefined,
   rawUsername: string,
+  unknownUserSecret?: Buffer,
 ): { credentials: ScramCredentials; known: boolean } {
   let stored: StoredCredentials | undefined;
   if (localpart !== undefined) {
@@ -121,7 +124,7 @@ export function credentialsFor(
   }
   const real = stored?.[hash];
   if (real === undefined) {
-    return { credentials: fakeScramCredentials(hash, localpart ?? rawUsername), known: false };
+    return { credentials: fakeScramCredentials(hash, localpart ?? rawUsername, unknownUserSecret), known: false };
   }
   const n = HASH[hash].bytes;
   if (real.storedKey.length !== n || real.serverKey.length !== n || real.salt.length === 0 || !(real.iterations >= 1)) {
@@ -273,7 +276,7 @@ export class ScramServerMechanism implements SaslServerMechanism {
     if (!NONCE.test(clientNonce)) throw malformed("client-first-message: the nonce must be printable ASCII without ','");
 
     const localpart = accountLocalpart(rawUsername);
-    const { credentials, known } = credentialsFor(this.hash, this.lookup, localpart, rawUsername);
+    const { credentials, known } = credentialsFor(this.hash, this.lookup, localpart, rawUsername, this.options.unknownUserSecret);
 
     const nonce = clientNonce + (this.options.serverNonce ?? randomBytes(18).toString("base64"));
     const serverFirst = `r=${nonce},s=${credentials.salt.toString("base64")},i=${credentials.iterations}`;

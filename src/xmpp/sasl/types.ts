@@ -1,7 +1,7 @@
 // What every server-side SASL mechanism looks like to the c2s layer.
 // https://www.rfc-editor.org/rfc/rfc4422#section-3 (the exchange),
 // https://www.rfc-editor.org/rfc/rfc6120#section-6.5 (the XMPP failure conditions).
-// mechanism.ts re-exports all of this; this file exists so that scram.ts and plain.ts can
+// mechanism.ts re-exports all of this; this file exists so that scram.ts can
 // depend on these types without an import cycle through the factory.
 import type { StoredCredentials } from "./credentials.js";
 
@@ -61,4 +61,10 @@ export interface SaslMechanismOptions {
    * without it, only the bare localpart ("alice") is accepted as authzid.
    */
   domain?: string;
+  /**
+   * Keys the made-up credentials of users that do not exist. Persist it (the daemon keeps it in
+   * its settings): with a secret that changes at each restart, a name whose salt changed
+   * across a restart is one that does not exist here.
+   */
+  unknownUserSecret?: Buffer;
 }

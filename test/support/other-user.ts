@@ -1,0 +1,51 @@
+// Running a small client as another local user (setpriv), to prove what a
+// stranger on the same machine can and cannot do: needs root, setpriv and the
+// user. The client is a node one-liner: it connects to 127.0.0.1:PORT, writes
+// what it is given, and reports as JSON what came back and how it ended.
+import { spawn } from "node:child_process";
+
+export interface StrangerResult {
+  /** Bytes the server sent before the connection ended. */
+  received: string;
+  /** "closed" (the server ended it), "timeout" (still open after waitMs), or "error: CODE". */
+  ending: string;
+  uid: number;
+}
+
+const CLIENT = `
+const net = require("node:net");
+const [port, payload, waitMs] = [Number(process.argv[1]), process.argv[2], Number(process.argv[3])];
+let received = "";
+const done = (ending) => { process.stdout.write(JSON.stringify({ received, ending, uid: process.getuid() })); process.exit(0); };
+const s = net.connect({ host: "127.0.0.1", port }, () => { if (payload) s.write(payload); });
+s.on("data", (d) => (received += d.toString()));
+s.on("close", () => done("closed"));
+s.on("error", (e) => done("error: " + (e.code || e.message)));
+setTimeout(() => done("timeout"), waitMs);
+`;
+
+/** Connect to 127.0.0.1:port as `user` (default nobody), send `payload`, wait at most waitMs for the end. */
+export function connectAsOtherUser(port: number, payload: string, opts: { user?: string; group?: string; waitMs?: number } = {}): Promise<StrangerResult> {
+  const user = opts.user ?? "nobody";
+  const group = opts.group ?? (user === "nobody" ? "nogroup" : user);
+  const waitMs = opts.waitMs ?? 5000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "setpriv",
+      [`--reuid=${user}`, `--regid=${group}`, "--clear-groups", process.execPath, "-e", CLIENT, String(port), payload, String(waitMs)],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      try {
+        resolve(JSON.parse(out) as StrangerResult);
+      } catch {
+        reject(new Error(`the client run as ${user} failed (exit ${code}): ${err || out}`));
+      }
+    });
+  });
+}
