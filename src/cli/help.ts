@@ -20,6 +20,7 @@ Commands:
   status                       show what the running daemon is doing
   stop                         ask the running daemon to shut down
   reach ONION --from ACCOUNT   check that an account's server reaches an onion through Tor
+  tor repin                    trust the tor that answers now (after you reconfigured tor)
   help [COMMAND]               show the help of a command
 
 Options:
@@ -36,6 +37,8 @@ Run 'purple-onion COMMAND --help' for a command's options and an example.
 }
 
 const SERVE = `Usage: purple-onion serve [--data-dir DIR] [--tor launch|attach|none] [--c2s-port N] [--log-level LEVEL]
+                          [--tor-control T] [--tor-socks S] [--tor-auth A] [--tor-cookie-file F]
+                          [--tor-password-file F] [--tor-user U] [--tor-torrc-append F]
 
 Runs the purple-onion daemon in the foreground until SIGINT (Ctrl-C) or SIGTERM.
 It serves every account in the data dir to XMPP clients on 127.0.0.1, gives
@@ -46,14 +49,27 @@ Options:
 ${DATA_DIR_LINE}
   --tor MODE       how to reach Tor (default: launch):
                      launch  start our own tor (Debian package 'tor') with a
-                             private DataDirectory in DIR/tor; no torrc needed
+                             private DataDirectory in DIR/tor and its control
+                             and SOCKS sockets in there; no torrc needed
                      attach  use a tor that is already running (see below)
                      none    no Tor and no federation: local accounts only
   --tor-control T  attach: tor's ControlPort as 127.0.0.1:PORT, or its
-                   ControlSocket as unix:PATH (cookie, SAFECOOKIE or password auth)
-  --tor-socks H:P  attach: tor's SocksPort (default: asked from tor)
+                   ControlSocket as unix:PATH
+  --tor-socks S    attach: tor's SocksPort as 127.0.0.1:PORT or unix:PATH
+                   (default: asked from tor, a Unix socket preferred)
+  --tor-auth A     attach: safecookie (default; tor's CookieAuthentication),
+                   password (needs --tor-password-file), or none (only over a
+                   Unix ControlSocket)
+  --tor-cookie-file F
+                   attach: tor's cookie file, when not the path tor names
   --tor-password-file F
                    attach: the control password (HashedControlPassword), first line of F
+  --tor-user U     attach: the user tor runs as (name or uid); default: the
+                   owner of the control port at the first connection
+                   The first successful connection pins the control endpoint, the
+                   authentication, the cookie file and tor's user; later connections
+                   that differ are refused and nothing is sent to them (onion keys
+                   included). After reconfiguring tor: 'purple-onion tor repin'.
   --tor-torrc-append F
                    launch: extra torrc lines from F (private test networks, experts)
   --c2s-port N     loopback port for XMPP clients (0 = any free port)
@@ -64,6 +80,7 @@ ${HELP_LINE}
 Examples:
   purple-onion serve
   purple-onion serve --tor attach --tor-control 127.0.0.1:9051
+  purple-onion serve --tor attach --tor-control unix:/run/tor/control
   purple-onion serve --tor none --c2s-port 5222 --log-level debug
 `;
 
@@ -192,6 +209,26 @@ Example:
   purple-onion stop
 `;
 
+const TOR = `Usage: purple-onion tor repin [--data-dir DIR] [--json]
+
+The daemon trusts one tor: the one it first connected to (attach mode), as
+pinned then: its control endpoint, how to authenticate, its cookie file and the
+user it runs as. A tor that differs is refused, so that no program squatting on
+tor's port while tor restarts receives the onion keys. 'status' shows the pin.
+
+  repin   forget the pin, connect again at once and pin what answers now; use
+          it after you changed tor's configuration (port, authentication, user)
+
+Options:
+${DATA_DIR_LINE}
+${JSON_LINE}:
+                   {"previous", "pin", "state", "error"}
+${HELP_LINE}
+
+Example:
+  purple-onion tor repin
+`;
+
 const HELP = `Usage: purple-onion help [COMMAND [SUBCOMMAND]]
 
 Shows the help of a command, the same as 'purple-onion COMMAND --help'.
@@ -211,5 +248,7 @@ export const COMMAND_HELP: Readonly<Record<string, string>> = {
   status: STATUS,
   stop: STOP,
   reach: REACH,
+  tor: TOR,
+  "tor repin": TOR,
   help: HELP,
 };

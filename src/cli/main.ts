@@ -22,6 +22,7 @@ import { COMMAND_HELP, topLevelHelp } from "./help.js";
 import { reachCommand } from "./reach.js";
 import { serveCommand } from "./serve.js";
 import { statusCommand, stopCommand } from "./status.js";
+import { torCommand, TOR_SUBCOMMANDS } from "./tor.js";
 
 type Command = (args: string[], io: CliIo, deps: CliDeps) => Promise<number>;
 
@@ -31,6 +32,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   status: statusCommand,
   stop: stopCommand,
   reach: reachCommand,
+  tor: torCommand,
   help: helpCommand,
 };
 
@@ -74,6 +76,7 @@ function helpFor(command: string, rest: string[]): string {
   if (command === "account" && sub !== undefined && ACCOUNT_SUBCOMMANDS.includes(sub)) {
     return COMMAND_HELP[`account ${sub}`]!;
   }
+  if (command === "tor" && sub !== undefined && TOR_SUBCOMMANDS.includes(sub)) return COMMAND_HELP[`tor ${sub}`]!;
   return COMMAND_HELP[command]!;
 }
 

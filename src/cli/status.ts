@@ -1,6 +1,7 @@
 // `purple-onion status` and `purple-onion stop`: what the daemon is doing, and asking it to end.
 import { OPS, type StatusResult } from "../daemon/control-protocol.js";
 import { table } from "./account.js";
+import { describePin } from "./tor.js";
 import {
   DATA_DIR_OPTION,
   EXIT_FAILURE,
@@ -34,6 +35,8 @@ export function describeStatus(s: StatusResult): string {
     const withTor = s.tor?.mode !== undefined && s.tor.mode !== "none";
     const rows = accounts.map((a) => [a.jid, `${a.host}:${a.port}`, String(a.sessions), ...(withTor ? [a.onionState ?? "-"] : [])]);
     text += "\n" + table(["JID", "SERVER", "SESSIONS", ...(withTor ? ["ONION SERVICE"] : [])], rows);
+    for (const a of accounts) if (a.onionError) text += `\n${a.jid}: onion service failed: ${a.onionError}`;
+    if (accounts.some((a) => a.onionError)) text += "\n";
   }
   return text;
 }
@@ -42,9 +45,10 @@ function describeTor(t: StatusResult["tor"] | undefined): string {
   if (!t || t.mode === "none") return "none (no federation)";
   const how = t.mode === "launch" ? `launched by the daemon${t.pid ? ` (pid ${t.pid})` : ""}` : "attached to a running tor";
   const progress = t.bootstrap ? `, bootstrap ${t.bootstrap.progress}% (${t.bootstrap.summary})` : "";
-  const socks = t.socks ? `, SOCKS ${t.socks.host}:${t.socks.port}` : "";
-  const problem = t.error ? `\n             ${t.error}` : t.bootstrap?.warning ? `\n             warning: ${t.bootstrap.warning}` : "";
-  return `${how}: ${t.state ?? "unknown"}${progress}${socks}${problem}`;
+  const socks = t.socks ? `, SOCKS ${t.socks}` : "";
+  const problem = t.error ? `\n             ${t.error}` : t.bootstrap?.warning ? `\n             problem: ${t.bootstrap.warning}` : "";
+  const pin = t.pin ? `\n             trusted: ${describePin(t.pin)}` : "";
+  return `${how}: ${t.state ?? "unknown"}${progress}${socks}${problem}${pin}`;
 }
 
 /** 3725 -> "1h 2m 5s"; "3d 4h 0m 0s" for long runs. */

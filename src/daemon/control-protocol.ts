@@ -17,6 +17,7 @@ export const OPS = {
   ACCOUNT_RESET_PASSWORD: "account.reset-password",
   SUBSCRIBE: "subscribe",
   TOR_REACH: "tor.reach",
+  TOR_REPIN: "tor.repin",
   SHUTDOWN: "shutdown",
 } as const;
 
@@ -107,13 +108,42 @@ export interface TorStatus {
   mode: TorMode;
   /** starting | bootstrapping | ready | disconnected | failed (absent for mode none). */
   state?: string;
-  /** Tor's bootstrap progress, 0..100, and what it is doing. */
-  bootstrap?: { progress: number; summary: string; warning?: string };
-  /** The SOCKS listener outbound streams use. */
-  socks?: { host: string; port: number };
+  /**
+   * Tor's bootstrap progress, 0..100, and what it is doing; `warning` explains a problem in
+   * words ("tor cannot reach any relay: check the network connection"), `reason` is tor's
+   * keyword for it (CONNECTREFUSED, NOROUTE, ...).
+   */
+  bootstrap?: { progress: number; summary: string; warning?: string; reason?: string; recommendation?: string };
+  /** The SOCKS listener outbound streams use: "127.0.0.1:9050" or "unix:/path". */
+  socks?: string;
   /** The pid of the tor the daemon launched (launch mode). */
   pid?: number;
   /** Why tor is not ready, when it is not. */
+  error?: string;
+  /** What the daemon trusts as its tor; anything else is refused (see tor.repin). */
+  pin?: TorPinInfo;
+}
+
+export interface TorPinInfo {
+  /** "127.0.0.1:9051" or "unix:/run/tor/control". */
+  control: string;
+  /** SAFECOOKIE | HASHEDPASSWORD | NULL */
+  auth: string;
+  cookieFile?: string;
+  /** The user tor runs as, e.g. "debian-tor (uid 102)". */
+  user: string;
+  /** ISO 8601 UTC. */
+  pinnedAt: string;
+}
+
+export interface TorRepinResult {
+  /** The pin that was dropped, if there was one. */
+  previous?: TorPinInfo;
+  /** The new pin, when the new connection succeeded. */
+  pin?: TorPinInfo;
+  /** tor's state after the attempt. */
+  state: string;
+  /** Why the new connection failed, when it did. */
   error?: string;
 }
 
@@ -127,6 +157,8 @@ export interface StatusAccount {
   onionState?: string | null;
   /** True once tor reported the descriptor uploaded (HS_DESC UPLOADED). */
   published?: boolean;
+  /** Why the onion is "failed" (e.g. no descriptor upload within 120 s, with tor's reason). */
+  onionError?: string;
 }
 
 export interface StatusResult {

@@ -1,15 +1,16 @@
-// The daemon's Tor half: tor itself (launched or attached), each account's
-// onion and inbound s2s socket, and reaching peers. Loaded only when the
-// daemon runs with Tor, so --tor none does not pay for it.
+// The daemon's Tor half: tor itself (launched or attached, trusted as pinned),
+// each account's onion and inbound s2s listener, and reaching peers. Loaded
+// only when the daemon runs with Tor, so --tor none does not pay for it.
 import { randomBytes } from "node:crypto";
 import { probePeer } from "../s2s/probe.js";
-import type { AccountRecord } from "../store/store.js";
+import type { AccountRecord, Store } from "../store/store.js";
 import { isolationCredentials } from "../tor/isolation.js";
 import { S2S_VIRTUAL_PORT } from "../tor/onion-services.js";
 import { dialThroughTor } from "../tor/socks-dialer.js";
-import { TorService } from "../tor/tor-service.js";
+import { settingsPinStore } from "../tor/tor-pin.js";
+import { TorService, pinInfo } from "../tor/tor-service.js";
 import { AccountOnions } from "./account-onions.js";
-import { ControlError, ERROR_CODES, EVENTS, type TorReachResult, type TorStatus } from "./control-protocol.js";
+import { ControlError, ERROR_CODES, EVENTS, type TorReachResult, type TorRepinResult, type TorStatus } from "./control-protocol.js";
 import type { DaemonOptions } from "./daemon.js";
 import type { Logger } from "./logger.js";
 
@@ -21,20 +22,24 @@ export class DaemonTor {
   /** Keys the per-account SOCKS credentials; new each run, only tor sees them. */
   private readonly isolationSecret = randomBytes(32);
 
-  constructor(o: DaemonOptions & { tor: "launch" | "attach" }, log: Logger, broadcast: (event: string, data: unknown) => void) {
+  constructor(o: DaemonOptions & { tor: "launch" | "attach" }, store: Store, log: Logger, broadcast: (event: string, data: unknown) => void) {
     this.service = new TorService({
       mode: o.tor,
       dataDir: o.dataDir,
       log: log.child("tor"),
       control: o.torControl,
       socks: o.torSocks,
-      auth: o.torPassword !== undefined ? { password: o.torPassword } : undefined,
+      auth: o.torAuth,
+      torUid: o.torUid,
+      // What was pinned survives restarts: the daemon's settings.
+      pins: settingsPinStore(store.settings),
       extraTorrc: o.torExtraTorrc,
+      onionTiming: o.onionTiming,
     });
     this.onions = new AccountOnions(this.service, o.dataDir, log);
     // The plugin shows Tor's progress and each onion's state as they change.
     this.service.onChange((status) => broadcast(EVENTS.TOR_CHANGED, status));
-    this.service.onions.onChange((onion, state) => broadcast(EVENTS.ONION_CHANGED, { onion, state }));
+    this.service.onions.onChange((onion, state, error) => broadcast(EVENTS.ONION_CHANGED, error ? { onion, state, error } : { onion, state }));
   }
 
   start(): Promise<void> {
@@ -50,13 +55,23 @@ export class DaemonTor {
     return this.service.status();
   }
 
+  /** tor.repin: forget the pinned tor, connect again and pin what answers now. */
+  async repin(): Promise<TorRepinResult> {
+    const r = await this.service.repin();
+    const out: TorRepinResult = { state: r.state };
+    if (r.previous) out.previous = pinInfo(r.previous);
+    if (r.pin) out.pin = pinInfo(r.pin);
+    if (r.error) out.error = r.error;
+    return out;
+  }
+
   /** Open a server-to-server stream from `account` to `onion` through Tor, with the account's own circuits. */
   async reach(account: AccountRecord, onion: string): Promise<TorReachResult> {
     const socks = this.service.socks();
     if (!socks) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "tor is not connected yet: see 'purple-onion status'");
     const credentials = isolationCredentials(account.domain, this.isolationSecret);
     try {
-      const dial = () => dialThroughTor(onion, S2S_VIRTUAL_PORT, { socks, credentials, timeoutMs: REACH_TIMEOUT_MS });
+      const dial = () => dialThroughTor(onion, S2S_VIRTUAL_PORT, { socks: socks.endpoint, verifyProxy: socks.verify, credentials, timeoutMs: REACH_TIMEOUT_MS });
       const r = await probePeer(dial, account.domain, onion, REACH_TIMEOUT_MS);
       return { from: account.jid, onion, ms: r.ms, answer: r.answer };
     } catch (err) {

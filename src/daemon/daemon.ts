@@ -17,9 +17,13 @@ export interface DaemonOptions {
   /** attach: tor's control port or socket. */
   torControl?: { host: string; port: number } | { path: string };
   /** attach: tor's SOCKS port, when not asked from tor itself. */
-  torSocks?: { host: string; port: number };
-  /** HASHEDPASSWORD authentication to an attached tor. */
-  torPassword?: string;
+  torSocks?: { host: string; port: number } | { path: string };
+  /** attach: how to authenticate to tor (default SAFECOOKIE with tor's cookie file). */
+  torAuth?: { method: "HASHEDPASSWORD"; password: string } | { method: "NULL" } | { method: "SAFECOOKIE"; cookieFile?: string };
+  /** attach: the uid tor must run as (else learned at the first connection and pinned). */
+  torUid?: number;
+  /** Tests shorten the onion publication watch. */
+  onionTiming?: { uploadTimeoutMs?: number; retryMinMs?: number; retryMaxMs?: number };
   /** launch: extra torrc lines (private test networks). */
   torExtraTorrc?: string[];
   c2sPort?: number;
@@ -74,6 +78,10 @@ export class Daemon {
         [OPS.ACCOUNT_REMOVE]: (args) => accounts!.remove(args),
         [OPS.ACCOUNT_RESET_PASSWORD]: (args) => accounts!.resetPassword(args),
         [OPS.TOR_REACH]: (args) => this.reach(accounts!, args),
+        [OPS.TOR_REPIN]: () => {
+          if (!this.tor) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "this daemon runs with --tor none: there is no tor to pin");
+          return this.tor.repin();
+        },
         [OPS.SHUTDOWN]: () => {
           setImmediate(() => void this.stop("shutdown requested"));
           return {};
@@ -92,7 +100,7 @@ export class Daemon {
       if (String(this.port) !== saved) this.store.settings.set(C2S_PORT_SETTING, String(this.port));
       if (this.opts.tor !== "none") {
         const { DaemonTor } = await import("./daemon-tor.js");
-        this.tor = new DaemonTor({ ...this.opts, tor: this.opts.tor }, this.log, (event, data) => this.control?.broadcast(event, data));
+        this.tor = new DaemonTor({ ...this.opts, tor: this.opts.tor }, this.store, this.log, (event, data) => this.control?.broadcast(event, data));
       }
       accounts = new AccountService(this.store, this.server, this.tor?.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
       await accounts.loadAll();

@@ -1,27 +1,33 @@
-// Authenticating a Tor control connection.
+// Authenticating a Tor control connection with one method the caller chose.
 // https://spec.torproject.org/control-spec/commands.html#authenticate (control-spec 3.5,
 // 3.21 PROTOCOLINFO, 3.24 AUTHCHALLENGE, 5.1)
 //
-// Preference: SAFECOOKIE (proves knowledge of the cookie without revealing it, and makes Tor
-// prove it knows it too, so a process squatting on the port learns nothing), then COOKIE,
-// then HASHEDPASSWORD, then NULL. Tor closes the connection after a failed AUTHENTICATE and
-// allows PROTOCOLINFO and AUTHCHALLENGE only once, so there is no retrying another method on
-// the same connection: the method is chosen before anything secret is sent.
+// Which method, which cookie file and whether this tor is the one we trust is decided by
+// tor-trust.ts (the pin); this module only carries the chosen method out and never picks
+// another one by itself. COOKIE is not implemented at all: it hands the cookie to whoever
+// listens on the port (control-spec 5.1 calls that almost never safe). SAFECOOKIE proves
+// knowledge of the cookie without revealing it, and makes tor prove it knows it first.
+// Tor closes the connection after a failed AUTHENTICATE and allows PROTOCOLINFO and
+// AUTHCHALLENGE only once, so nothing here retries on the same connection.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { open } from "node:fs/promises";
+import { constants, open } from "node:fs/promises";
 import { TorControlError, parseKeywords, quoteString, type TorReply } from "./control-reply.js";
 import type { TorControlConnection } from "./control-connection.js";
 
-export type AuthMethod = "SAFECOOKIE" | "COOKIE" | "HASHEDPASSWORD" | "NULL";
-export const AUTH_METHODS: readonly AuthMethod[] = ["SAFECOOKIE", "COOKIE", "HASHEDPASSWORD", "NULL"];
+export type AuthMethod = "SAFECOOKIE" | "HASHEDPASSWORD" | "NULL";
+export const AUTH_METHODS: readonly AuthMethod[] = ["SAFECOOKIE", "HASHEDPASSWORD", "NULL"];
 
-export interface AuthOptions {
-  password?: string;
-  /** Cookie file to read instead of the path PROTOCOLINFO reports (e.g. tor in a container). */
-  cookieFile?: string;
-  /** Use only this method (tests; or to skip cookie auth when tor offers both). */
-  method?: AuthMethod;
-}
+/** The one method to use, with what it needs. */
+export type AuthChoice =
+  | {
+      method: "SAFECOOKIE";
+      /** The cookie file: the pinned or configured path, never one a peer named. */
+      cookieFile: string;
+      /** Refuse a cookie file owned by anyone but this uid (tor's). */
+      cookieOwnerUid?: number;
+    }
+  | { method: "HASHEDPASSWORD"; password: string }
+  | { method: "NULL" };
 
 export interface ProtocolInfo {
   methods: string[];
@@ -30,13 +36,12 @@ export interface ProtocolInfo {
 }
 
 export type TorAuthFailure =
-  | "password-required" // tor wants HASHEDPASSWORD and we have no password
   | "password-rejected" // tor said 515 to our password
-  | "cookie-unreadable" // the cookie file cannot be read or is not 32 bytes
-  | "cookie-rejected" // tor said 515 to our cookie
+  | "cookie-unreadable" // the cookie file cannot be read, is not 32 bytes, or is not tor's
+  | "cookie-rejected" // tor said 515 to our SAFECOOKIE answer
   | "server-hash-mismatch" // SAFECOOKIE: the peer does not know the cookie: not the tor that wrote it
-  | "method-not-offered" // AuthOptions.method is not among tor's methods
-  | "no-supported-method"; // tor offers nothing we implement
+  | "method-not-offered" // tor does not offer the chosen method
+  | "null-rejected"; // tor wanted credentials after all
 
 /** Authentication failed; `reason` lets a caller (CLI, UI) phrase its own advice. */
 export class TorAuthError extends Error {
@@ -55,69 +60,61 @@ const CONTROLLER_TO_SERVER = "Tor safe cookie authentication controller-to-serve
 /** "All authentication cookies are 32 bytes long" (control-spec 3.21). */
 const COOKIE_BYTES = 32;
 
-export async function authenticateConnection(conn: TorControlConnection, opts: AuthOptions): Promise<AuthMethod> {
+export async function authenticateConnection(conn: TorControlConnection, choice: AuthChoice): Promise<AuthMethod> {
   const info = await conn.protocolInfo();
   const offered = new Set(info.methods.map((m) => m.toUpperCase()));
-  const offeredText = info.methods.join(", ") || "none";
-  if (opts.method && !offered.has(opts.method)) {
+  if (!offered.has(choice.method)) {
     conn.close();
-    throw new TorAuthError("method-not-offered", `tor does not offer ${opts.method} authentication (it offers ${offeredText})`);
+    throw new TorAuthError("method-not-offered", `tor does not offer ${choice.method} authentication (it offers ${info.methods.join(", ") || "none"})`);
   }
-  const candidates = opts.method ? [opts.method] : AUTH_METHODS;
-  const cookiePath = opts.cookieFile ?? info.cookieFile;
-  let cookie: Buffer | undefined;
-  let cookieProblem: string | undefined;
-
-  for (const method of candidates) {
-    if (!offered.has(method)) continue;
-    if (method === "SAFECOOKIE" || method === "COOKIE") {
-      if (cookie === undefined && cookieProblem === undefined) {
-        try {
-          cookie = await readCookie(cookiePath);
-        } catch (err) {
-          cookieProblem = (err as Error).message;
-        }
+  switch (choice.method) {
+    case "SAFECOOKIE": {
+      let cookie: Buffer;
+      try {
+        cookie = await readCookie(choice.cookieFile, choice.cookieOwnerUid);
+      } catch (err) {
+        conn.close();
+        throw new TorAuthError("cookie-unreadable", (err as Error).message, { cause: err });
       }
-      if (!cookie) continue;
-      if (method === "SAFECOOKIE") await safeCookie(conn, cookie, cookiePath!);
-      else await sendAuthenticate(conn, cookie.toString("hex"), "cookie-rejected", `tor rejected the cookie from ${cookiePath}`);
-      return method;
+      await safeCookie(conn, cookie, choice.cookieFile);
+      return "SAFECOOKIE";
     }
-    if (method === "HASHEDPASSWORD") {
-      if (opts.password === undefined) continue;
-      await sendAuthenticate(conn, passwordToken(opts.password), "password-rejected", "tor rejected the control password (check the file given to --tor-password-file)");
-      return method;
-    }
-    // NULL: the AUTHENTICATE command is still required (control-spec 3.5).
-    await sendAuthenticate(conn, undefined, "no-supported-method", "tor refused authentication without credentials");
-    return method;
+    case "HASHEDPASSWORD":
+      await sendAuthenticate(conn, passwordToken(choice.password), "password-rejected", "tor rejected the control password (check the file given to --tor-password-file)");
+      return "HASHEDPASSWORD";
+    case "NULL":
+      // The AUTHENTICATE command is still required (control-spec 3.5).
+      await sendAuthenticate(conn, undefined, "null-rejected", "tor refused authentication without credentials");
+      return "NULL";
   }
-
-  conn.close();
-  const wantsCookie = offered.has("SAFECOOKIE") || offered.has("COOKIE");
-  if (offered.has("HASHEDPASSWORD") && opts.password === undefined) {
-    const alsoCookie = wantsCookie && cookieProblem ? ` (or read access to its cookie: ${cookieProblem})` : "";
-    throw new TorAuthError("password-required", `tor wants a password: put it in a file and pass --tor-password-file FILE${alsoCookie}`);
-  }
-  if (wantsCookie && cookieProblem) {
-    throw new TorAuthError("cookie-unreadable", `tor wants cookie authentication but ${cookieProblem}`);
-  }
-  throw new TorAuthError("no-supported-method", `tor offers no authentication method we can use (it offers ${offeredText})`);
 }
 
-async function readCookie(path: string | undefined): Promise<Buffer> {
-  if (!path) throw new Error("tor did not say where its cookie file is (set the cookie file explicitly)");
+/**
+ * Reads a cookie file: a regular file (no symlink followed), exactly 32 bytes, and owned by
+ * `ownerUid` when given. Opened once and checked through that descriptor, so the file checked
+ * is the file read.
+ */
+export async function readCookie(path: string, ownerUid?: number): Promise<Buffer> {
   let handle;
   try {
-    handle = await open(path, "r");
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === "EACCES" ? " (run as a user allowed to read it, e.g. in tor's group)" : "";
-    throw new Error(`cannot read the cookie file ${path}: ${code ?? (err as Error).message}${hint}`);
+    const hint =
+      code === "EACCES"
+        ? " (run as a user allowed to read it: for Debian's tor, a member of the group debian-tor)"
+        : code === "ELOOP"
+          ? " (it is a symbolic link: give the real path)"
+          : "";
+    throw new Error(`cannot read tor's cookie file ${path}: ${code ?? (err as Error).message}${hint}`);
   }
   try {
-    // Read at most one byte too many: a cookie is exactly 32 bytes, and a wrong path
-    // (a device, a huge file) must not be slurped.
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`tor's cookie file ${path} is not a regular file`);
+    if (ownerUid !== undefined && st.uid !== ownerUid) {
+      throw new Error(`the cookie file ${path} belongs to uid ${st.uid}, not to tor's uid ${ownerUid}: it was not written by the tor we trust`);
+    }
+    // Read at most one byte too many: a cookie is exactly 32 bytes.
     const buf = Buffer.alloc(COOKIE_BYTES + 1);
     let got = 0;
     for (;;) {
@@ -126,7 +123,7 @@ async function readCookie(path: string | undefined): Promise<Buffer> {
       got += bytesRead;
       if (got === buf.length) break;
     }
-    if (got !== COOKIE_BYTES) throw new Error(`the cookie file ${path} is not ${COOKIE_BYTES} bytes long`);
+    if (got !== COOKIE_BYTES) throw new Error(`tor's cookie file ${path} is not ${COOKIE_BYTES} bytes long`);
     return buf.subarray(0, COOKIE_BYTES);
   } finally {
     await handle.close();

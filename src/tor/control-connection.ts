@@ -19,10 +19,10 @@ import {
   replyMessage,
   type TorReply,
 } from "./control-reply.js";
-import { TorAuthError, authenticateConnection, type AuthMethod, type AuthOptions, type ProtocolInfo } from "./control-auth.js";
+import { TorAuthError, authenticateConnection, type AuthChoice, type AuthMethod, type ProtocolInfo } from "./control-auth.js";
 
 export type ControlTarget = { host: string; port: number } | { path: string };
-export type { AuthMethod, AuthOptions, ProtocolInfo };
+export type { AuthChoice, AuthMethod, ProtocolInfo };
 
 /** The connection was closed (by Tor, by us, or because it broke) before a reply came. */
 export class TorControlClosedError extends Error {
@@ -144,9 +144,9 @@ export class TorControlConnection {
     return this.protocolInfoPromise;
   }
 
-  /** Authenticate (SAFECOOKIE, then COOKIE, then HASHEDPASSWORD, then NULL); returns the method used. */
-  authenticate(opts: AuthOptions = {}): Promise<AuthMethod> {
-    return authenticateConnection(this, opts);
+  /** Authenticate with the chosen method (tor-trust.ts decides which); returns it. */
+  authenticate(choice: AuthChoice): Promise<AuthMethod> {
+    return authenticateConnection(this, choice);
   }
 
   /** GETINFO (control-spec 3.9): `250-key=value` lines and `250+key=` data blocks. */
@@ -234,6 +234,12 @@ export class TorControlConnection {
   /** Close the connection; pending commands are rejected. Idempotent. */
   close(): void {
     this.finish(undefined);
+  }
+
+  /** Both ends of the underlying socket (TCP), for checking who is at the other end. */
+  get socketEnds(): { localAddress?: string; localPort?: number; remoteAddress?: string; remotePort?: number } {
+    const { localAddress, localPort, remoteAddress, remotePort } = this.socket;
+    return { localAddress, localPort, remoteAddress, remotePort };
   }
 
   get isOpen(): boolean {

@@ -5,8 +5,17 @@
 // connection runs onReady (e.g. re-add the onions) before it is reported "ready". Failed
 // attempts are retried with exponential backoff; a connection that reached "ready" resets it.
 import type { Logger } from "../daemon/logger.js";
+import { RepeatedLog } from "../daemon/repeated-log.js";
 import type { TorReply } from "./control-reply.js";
-import { TorControlConnection, describeTarget, type AuthOptions, type ControlTarget } from "./control-connection.js";
+import type { AuthMethod, TorControlConnection } from "./control-connection.js";
+
+/** An authenticated connection, from whatever decides whom to trust (tor-trust.ts). */
+export interface OpenedConnection {
+  conn: TorControlConnection;
+  method: AuthMethod;
+  /** The endpoint, for log lines. */
+  where: string;
+}
 
 export type SupervisorStateName = "connecting" | "ready" | "disconnected";
 export interface SupervisorState {
@@ -16,9 +25,8 @@ export interface SupervisorState {
 }
 
 export interface TorControlSupervisorOptions {
-  /** Where tor's control port is; asked again before every attempt (tor may move it). */
-  target: () => ControlTarget | Promise<ControlTarget>;
-  auth?: AuthOptions;
+  /** Connect and authenticate (or throw why not); called again for every attempt. */
+  open: () => Promise<OpenedConnection>;
   /** Events to SETEVENTS on every new connection; delivered through onEvent(). */
   events: string[];
   /** Runs on each new authenticated connection before it counts as ready; a throw drops it. */
@@ -28,8 +36,6 @@ export interface TorControlSupervisorOptions {
   minBackoffMs?: number;
   /** Longest delay between retries. Default 30 s. */
   maxBackoffMs?: number;
-  /** Socket connect timeout. Default 10 s. */
-  connectTimeoutMs?: number;
 }
 
 export class TorControlSupervisor {
@@ -41,11 +47,16 @@ export class TorControlSupervisor {
   private current: TorControlConnection | undefined;
   private ready: TorControlConnection | undefined;
   private wakeUp: (() => void) | undefined;
+  /** reconnectNow() asked for the next attempt without backoff. */
+  private immediate = false;
   private state: SupervisorState = { state: "disconnected" };
   private readonly stateListeners = new Set<(s: SupervisorState) => void>();
   private readonly eventListeners = new Set<(e: TorReply) => void>();
 
+  private readonly repeated: RepeatedLog;
+
   constructor(private readonly opts: TorControlSupervisorOptions) {
+    this.repeated = new RepeatedLog(opts.log);
     this.minBackoffMs = opts.minBackoffMs ?? 500;
     this.maxBackoffMs = Math.max(opts.maxBackoffMs ?? 30_000, this.minBackoffMs);
   }
@@ -73,6 +84,28 @@ export class TorControlSupervisor {
     await this.running;
   }
 
+  /**
+   * Drop the connection (or cut the wait before the next attempt) and connect again at once;
+   * resolves with how the first attempt that starts after this call ended ("ready" or
+   * "disconnected" with its error).
+   */
+  reconnectNow(): Promise<SupervisorState> {
+    this.immediate = true;
+    const settled = new Promise<SupervisorState>((resolve) => {
+      let started = false;
+      const off = this.onState((s) => {
+        if (s.state === "connecting") started = true;
+        else if (started) {
+          off();
+          resolve(s);
+        }
+      });
+    });
+    if (this.ready) this.ready.close();
+    else this.wakeUp?.();
+    return settled;
+  }
+
   onState(fn: (s: SupervisorState) => void): () => void {
     this.stateListeners.add(fn);
     return () => this.stateListeners.delete(fn);
@@ -93,13 +126,11 @@ export class TorControlSupervisor {
       let where = "tor";
       let wasReady = false;
       try {
-        const target = await this.opts.target();
-        where = describeTarget(target);
-        if (this.stopping) break;
-        const conn = await TorControlConnection.connect(target, { timeoutMs: this.opts.connectTimeoutMs });
+        const opened = await this.opts.open();
+        const { conn, method } = opened;
+        where = opened.where;
         this.current = conn;
         if (this.stopping) break;
-        const method = await conn.authenticate(this.opts.auth);
         // Subscribe before SETEVENTS so not even the first event is missed.
         conn.onEvent((e) => this.emitEvent(e));
         if (this.opts.events.length) await conn.setEvents(this.opts.events);
@@ -122,9 +153,14 @@ export class TorControlSupervisor {
       }
       this.current = undefined;
       this.ready = undefined;
-      const delay = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** Math.min(failures, 30));
+      let delay = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** Math.min(failures, 30));
       failures++;
-      log.warn(wasReady ? "lost tor's control connection; reconnecting" : "cannot use tor's control port; will retry", {
+      if (this.immediate) {
+        this.immediate = false;
+        delay = 0;
+      }
+      // A tor that stays away (or a refused impostor) would otherwise log a line at every retry.
+      this.repeated.report("warn", `${wasReady}:${error}`, wasReady ? "lost tor's control connection; reconnecting" : "cannot use tor's control port; will retry", {
         target: where,
         error,
         retryInMs: delay,

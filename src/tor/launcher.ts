@@ -1,10 +1,13 @@
 // Launch mode: our own tor process with a private DataDirectory under the
-// purple-onion data dir, an automatic control port with cookie auth and an
-// automatic SOCKS port. Nothing here needs a torrc from the user.
+// purple-onion data dir, and its control and SOCKS listeners as Unix sockets
+// inside that 0700 folder: no other local user can reach them, and none can
+// take their place while tor restarts (a TCP port left free for a moment can
+// be bound by anyone). Nothing here needs a torrc from the user.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "../daemon/logger.js";
+import { MAX_SOCKET_PATH_BYTES } from "../daemon/paths.js";
 import type { ControlTarget } from "./control-connection.js";
 
 export class TorNotInstalledError extends Error {
@@ -26,7 +29,17 @@ export interface TorLaunchOptions {
   startTimeoutMs?: number;
 }
 
-const CONTROL_PORT_FILE = "control-port";
+/** Where tor listens, inside the 0700 tor folder. */
+export function launchedTorPaths(torDir: string): { controlSocket: string; socksSocket: string; cookieFile: string; dataDir: string } {
+  const dataDir = path.join(torDir, "data");
+  return {
+    controlSocket: path.join(torDir, "control.sock"),
+    socksSocket: path.join(torDir, "socks.sock"),
+    // tor's default place for it: DataDirectory/control_auth_cookie.
+    cookieFile: path.join(dataDir, "control_auth_cookie"),
+    dataDir,
+  };
+}
 
 export class TorLauncher {
   private child: ChildProcess | undefined;
@@ -53,24 +66,29 @@ export class TorLauncher {
     return () => this.exitListeners.delete(fn);
   }
 
-  /** The control target of a running tor, starting one if none runs (or the last one died). */
+  /** The control socket of a running tor, starting one if none runs (or the last one died). */
   async ensureRunning(): Promise<ControlTarget> {
     if (!this.running) await this.start();
-    return this.readControlTarget();
+    return { path: this.paths.controlSocket };
+  }
+
+  get paths(): ReturnType<typeof launchedTorPaths> {
+    return launchedTorPaths(this.opts.torDir);
   }
 
   private torrc(): string {
-    const dir = this.opts.torDir;
+    const p = this.paths;
     return [
       "# Written by purple-onion at every start; edits are lost.",
-      `DataDirectory ${path.join(dir, "data")}`,
-      "ControlPort auto",
-      `ControlPortWriteToFile ${path.join(dir, CONTROL_PORT_FILE)}`,
-      "ControlPortFileGroupReadable 0",
+      `DataDirectory ${p.dataDir}`,
+      // No TCP listeners at all: Unix sockets in our 0700 folder.
+      "ControlPort 0",
+      `ControlSocket ${p.controlSocket}`,
+      "ControlSocketsGroupWritable 0",
       "CookieAuthentication 1",
       "CookieAuthFileGroupReadable 0",
       // Per-account SOCKS credentials keep accounts on separate circuits.
-      "SocksPort auto IsolateSOCKSAuth ExtendedErrors",
+      `SocksPort unix:${p.socksSocket} IsolateSOCKSAuth ExtendedErrors`,
       // tor exits by itself if the daemon dies without stopping it.
       `__OwningControllerProcess ${process.pid}`,
       `Log notice file ${this.logFile}`,
@@ -84,10 +102,18 @@ export class TorLauncher {
 
   private async start(): Promise<void> {
     const dir = this.opts.torDir;
-    mkdirSync(path.join(dir, "data"), { recursive: true, mode: 0o700 });
+    const p = this.paths;
+    for (const sock of [p.controlSocket, p.socksSocket]) {
+      if (Buffer.byteLength(sock) > MAX_SOCKET_PATH_BYTES) {
+        throw new TorStartError(`the data dir's path is too long for tor's Unix sockets (${sock} is over ${MAX_SOCKET_PATH_BYTES} bytes): choose a shorter --data-dir`);
+      }
+    }
+    mkdirSync(p.dataDir, { recursive: true, mode: 0o700 });
+    // tor refuses Unix sockets in a folder others can enter; so do we.
+    chmodSync(dir, 0o700);
     const torrcPath = path.join(dir, "torrc");
     writeFileSync(torrcPath, this.torrc(), { mode: 0o600 });
-    rmSync(path.join(dir, CONTROL_PORT_FILE), { force: true });
+    rmSync(p.controlSocket, { force: true });
     const binary = this.opts.binary ?? "tor";
     this.stopping = false;
     const child = spawn(binary, ["-f", torrcPath, "--defaults-torrc", "/dev/null"], { stdio: ["ignore", "ignore", "pipe"] });
@@ -111,11 +137,11 @@ export class TorLauncher {
     );
     this.opts.log.info("tor started", { pid: child.pid });
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 30_000);
-    while (!existsSync(path.join(dir, CONTROL_PORT_FILE))) {
+    while (!existsSync(p.controlSocket)) {
       if (!this.running) throw new TorStartError(`tor exited while starting: ${this.tail(stderr)}`);
       if (Date.now() > deadline) {
         await this.stop();
-        throw new TorStartError(`tor did not open its control port in time: ${this.tail(stderr)}`);
+        throw new TorStartError(`tor did not open its control socket in time: ${this.tail(stderr)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -130,14 +156,6 @@ export class TorLauncher {
     }
     const lines = (log || stderr).trim().split("\n");
     return lines.slice(-5).join(" | ") || "(tor printed nothing)";
-  }
-
-  private readControlTarget(): ControlTarget {
-    // The file holds "PORT=127.0.0.1:NNNN".
-    const text = readFileSync(path.join(this.opts.torDir, CONTROL_PORT_FILE), "utf8");
-    const m = /PORT=([0-9.]+):(\d+)/.exec(text);
-    if (!m) throw new TorStartError(`unexpected control port file contents: ${text.trim()}`);
-    return { host: m[1]!, port: Number(m[2]) };
   }
 
   /** Stop tor: SIGTERM, then SIGKILL if it does not go within 5 s. */

@@ -38,6 +38,7 @@ export type TorDialErrorCode =
   | "timeout"
   | "tor-unreachable"
   | "clearnet-refused"
+  | "tor-untrusted"
   | "socks-error";
 
 export class TorDialError extends Error {
@@ -52,9 +53,16 @@ export class TorDialError extends Error {
   }
 }
 
+/** tor's SocksPort: a TCP address (an IP, never a name: no lookup even for the proxy) or a Unix socket. */
+export type SocksEndpoint = { host: string; port: number } | { path: string };
+
 export interface TorDialOptions {
-  /** tor's SocksPort; host must be an IP address (no lookup even for the proxy). */
-  socks: { host: string; port: number };
+  socks: SocksEndpoint;
+  /**
+   * Called once connected to the SOCKS listener, before a byte is sent (the credentials and the
+   * name we want to reach are secrets): returns why this is not tor, or undefined when it is.
+   */
+  verifyProxy?: (socket: Socket) => string | undefined;
   /** The account's isolation credentials (isolationCredentials()). */
   credentials: { username: string; password: string };
   /** Limit for the whole attempt: reaching tor, the handshake, and tor's connection to the peer. */
@@ -101,10 +109,12 @@ function checkHost(host: string, allowClearnet: boolean): string {
 
 function checkOptions(port: number, opts: TorDialOptions): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be 1-65535, got ${port}`);
-  // A name here ("localhost") would be looked up by net.connect: the one lookup we can avoid entirely.
-  if (isIP(opts.socks.host) === 0) throw new RangeError(`tor's SOCKS host must be an IP address such as 127.0.0.1, got ${opts.socks.host}`);
-  const socksPort = opts.socks.port;
-  if (!Number.isInteger(socksPort) || socksPort < 1 || socksPort > 65535) throw new RangeError(`tor's SOCKS port must be 1-65535, got ${socksPort}`);
+  if (!("path" in opts.socks)) {
+    // A name here ("localhost") would be looked up by net.connect: the one lookup we can avoid entirely.
+    if (isIP(opts.socks.host) === 0) throw new RangeError(`tor's SOCKS host must be an IP address such as 127.0.0.1, got ${opts.socks.host}`);
+    const socksPort = opts.socks.port;
+    if (!Number.isInteger(socksPort) || socksPort < 1 || socksPort > 65535) throw new RangeError(`tor's SOCKS port must be 1-65535, got ${socksPort}`);
+  }
   if (!(Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
   const { username, password } = opts.credentials;
   // https://www.rfc-editor.org/rfc/rfc1929#section-2: ULEN and PLEN are 1..255.
@@ -160,13 +170,14 @@ function handshakeFailure(server: ServerHandshake, proxy: string, host: string, 
 export async function dialThroughTor(host: string, port: number, opts: TorDialOptions): Promise<Socket> {
   checkOptions(port, opts);
   const name = checkHost(host, opts.allowClearnet ?? false);
-  const proxy = `${opts.socks.host}:${opts.socks.port}`;
+  const socks = opts.socks;
+  const proxy = "path" in socks ? `unix:${socks.path}` : `${socks.host}:${socks.port}`;
   const started = Date.now();
 
   return new Promise<Socket>((resolve, reject) => {
     let settled = false;
     let bridge: HandshakeBridge | undefined;
-    const socket = connect({ host: opts.socks.host, port: opts.socks.port });
+    const socket = "path" in socks ? connect({ path: socks.path }) : connect({ host: socks.host, port: socks.port });
 
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -221,15 +232,21 @@ export async function dialThroughTor(host: string, port: number, opts: TorDialOp
     };
 
     const onConnect = (): void => {
+      const untrusted = opts.verifyProxy?.(socket);
+      if (untrusted !== undefined) {
+        fail(new TorDialError("tor-untrusted", `not using tor's SOCKS port: ${untrusted}; nothing was sent`));
+        return;
+      }
       const handshake = new HandshakeBridge(socket);
       bridge = handshake;
       handshake.once("stopped", () => fail(handshakeFailure(handshake.server, proxy, name, port)));
       const remaining = Math.max(1, opts.timeoutMs - (Date.now() - started));
       SocksClient.createConnection({
         command: "connect",
+        // The package only reads these to fill its own fields: the bytes go to existing_socket.
         proxy: {
-          host: opts.socks.host,
-          port: opts.socks.port,
+          host: "path" in socks ? "127.0.0.1" : socks.host,
+          port: "path" in socks ? 9 : socks.port,
           type: 5,
           userId: opts.credentials.username,
           password: opts.credentials.password,

@@ -22,6 +22,13 @@ export interface BootstrapStatus {
   warning?: string;
   /** Only for WARN BOOTSTRAP: a stable reason keyword (as in ORCONN events). */
   reason?: string;
+  /** Only for WARN BOOTSTRAP: "ignore" (tor expects to recover) or "warn". */
+  recommendation?: string;
+  /** Only for WARN BOOTSTRAP: how many times this problem happened. */
+  count?: number;
+  /** Only for WARN BOOTSTRAP: the relay or bridge involved (address:port, fingerprint): say it at debug level only. */
+  hostAddr?: string;
+  hostId?: string;
 }
 
 /**
@@ -56,6 +63,10 @@ function parseBootstrapPhase(text: string): BootstrapStatus | undefined {
   const status: BootstrapStatus = { progress, tag: kv["TAG"] ?? "", summary: kv["SUMMARY"] ?? "" };
   if (kv["WARNING"] !== undefined) status.warning = kv["WARNING"];
   if (kv["REASON"] !== undefined) status.reason = kv["REASON"];
+  if (kv["RECOMMENDATION"] !== undefined) status.recommendation = kv["RECOMMENDATION"];
+  if (kv["COUNT"] !== undefined && /^\d+$/.test(kv["COUNT"])) status.count = Number(kv["COUNT"]);
+  if (kv["HOSTADDR"] !== undefined) status.hostAddr = kv["HOSTADDR"];
+  if (kv["HOSTID"] !== undefined) status.hostId = kv["HOSTID"];
   return status;
 }
 

@@ -13,7 +13,7 @@ let listener: InboundS2sListener;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "po-s2s-"));
-  listener = new InboundS2sListener(DOMAIN, s2sSocketPath(dir, DOMAIN), silentLogger());
+  listener = new InboundS2sListener(DOMAIN, { path: s2sSocketPath(dir, DOMAIN) }, silentLogger());
   await listener.listen();
 });
 afterAll(async () => {

@@ -41,7 +41,7 @@ describe("commands and replies", () => {
   test("PROTOCOLINFO is parsed and NULL authentication sends a bare AUTHENTICATE", async () => {
     const c = await open();
     expect(await c.protocolInfo()).toEqual({ methods: ["NULL"], torVersion: "0.4.9.11" });
-    expect(await c.authenticate()).toBe("NULL");
+    expect(await c.authenticate({ method: "NULL" })).toBe("NULL");
     const server = await fake.connection(0);
     expect(server.lines).toEqual(["PROTOCOLINFO 1", "AUTHENTICATE"]);
   });
@@ -301,59 +301,66 @@ describe("authentication choices (fake tor)", () => {
   test("HASHEDPASSWORD: the password is sent as an escaped QuotedString", async () => {
     offering("HASHEDPASSWORD");
     const c = await open();
-    expect(await c.authenticate({ password: 'a "b" \\c\\nd' })).toBe("HASHEDPASSWORD");
+    expect(await c.authenticate({ method: "HASHEDPASSWORD", password: 'a "b" \\c\\nd' })).toBe("HASHEDPASSWORD");
     expect(fake.connections[0]!.lines[1]).toBe('AUTHENTICATE "a \\"b\\" \\\\c\\\\nd"');
   });
 
   test("HASHEDPASSWORD: a password with a line break goes hex-encoded, never as a raw line break", async () => {
     offering("HASHEDPASSWORD");
     const c = await open();
-    expect(await c.authenticate({ password: "a\r\nGETINFO x" })).toBe("HASHEDPASSWORD");
+    expect(await c.authenticate({ method: "HASHEDPASSWORD", password: "a\r\nGETINFO x" })).toBe("HASHEDPASSWORD");
     expect(fake.connections[0]!.lines[1]).toBe(`AUTHENTICATE ${Buffer.from("a\r\nGETINFO x").toString("hex")}`);
     expect(fake.connections[0]!.lines).toHaveLength(2);
   });
 
-  test("HASHEDPASSWORD without a password: a clear error, nothing secret sent, connection closed", async () => {
+  test("a method tor does not offer: refused, nothing secret sent, connection closed", async () => {
     offering("HASHEDPASSWORD");
     const c = await open();
-    const err = await c.authenticate().catch((e: Error) => e);
+    const err = await c.authenticate({ method: "NULL" }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(TorAuthError);
-    expect((err as TorAuthError).reason).toBe("password-required");
-    expect((err as Error).message).toBe("tor wants a password: put it in a file and pass --tor-password-file FILE");
+    expect((err as TorAuthError).reason).toBe("method-not-offered");
+    expect((err as Error).message).toBe("tor does not offer NULL authentication (it offers HASHEDPASSWORD)");
     expect(fake.connections[0]!.lines).toEqual(["PROTOCOLINFO 1"]);
     expect(c.isOpen).toBe(false);
   });
 
-  test("cookie methods with an unreadable cookie fall back to the password", async () => {
-    offering("COOKIE,SAFECOOKIE,HASHEDPASSWORD", join(dir, "missing-cookie"));
+  test("COOKIE is never used: a tor offering only COOKIE gets no cookie", async () => {
+    const cookie = join(dir, "cookie");
+    writeFileSync(cookie, Buffer.alloc(32, 0xab));
+    offering("COOKIE", cookie);
     const c = await open();
-    expect(await c.authenticate({ password: "pw" })).toBe("HASHEDPASSWORD");
+    await expect(c.authenticate({ method: "SAFECOOKIE", cookieFile: cookie })).rejects.toMatchObject({ reason: "method-not-offered" });
+    expect(fake.connections[0]!.lines).toEqual(["PROTOCOLINFO 1"]);
   });
 
-  test("cookie methods with an unreadable cookie and no password: both problems are named", async () => {
-    offering("COOKIE,SAFECOOKIE,HASHEDPASSWORD", join(dir, "missing-cookie"));
-    const c = await open();
-    await expect(c.authenticate()).rejects.toThrow(/tor wants a password: put it in a file and pass --tor-password-file FILE \(or read access to its cookie: cannot read the cookie file .*missing-cookie: ENOENT\)/);
-  });
-
-  test("a cookie file that is not 32 bytes is refused before anything is sent", async () => {
+  test("a cookie file that is missing or not 32 bytes is refused before anything is sent", async () => {
     const cookie = join(dir, "cookie");
     writeFileSync(cookie, Buffer.alloc(31));
     offering("COOKIE,SAFECOOKIE", cookie);
     const c = await open();
-    const err = await c.authenticate().catch((e: Error) => e);
+    const err = await c.authenticate({ method: "SAFECOOKIE", cookieFile: cookie }).catch((e: Error) => e);
     expect((err as TorAuthError).reason).toBe("cookie-unreadable");
     expect((err as Error).message).toMatch(/is not 32 bytes long/);
     expect(fake.connections[0]!.lines).toEqual(["PROTOCOLINFO 1"]);
+    const c2 = await open();
+    await expect(c2.authenticate({ method: "SAFECOOKIE", cookieFile: join(dir, "missing") })).rejects.toThrow(/cannot read tor's cookie file .*missing: ENOENT/);
   });
 
-  test("COOKIE sends the cookie in hex; the cookieFile option overrides tor's path", async () => {
-    const cookie = join(dir, "cookie");
-    writeFileSync(cookie, Buffer.alloc(32, 0xab));
-    offering("COOKIE", "/nonexistent/cookie");
+  test("SAFECOOKIE uses the cookie file it is given, not the one tor names", async () => {
+    const mine = join(dir, "cookie");
+    writeFileSync(mine, Buffer.alloc(32, 7));
+    offering("SAFECOOKIE", "/elsewhere/cookie");
+    const prev = fake.handler!;
+    let challenged = "";
+    fake.handler = (line, s) => {
+      if (!line.startsWith("AUTHCHALLENGE")) return prev(line, s);
+      challenged = line;
+      return `250 AUTHCHALLENGE SERVERHASH=${"00".repeat(32)} SERVERNONCE=${"11".repeat(32)}\r\n`;
+    };
     const c = await open();
-    expect(await c.authenticate({ cookieFile: cookie })).toBe("COOKIE");
-    expect(fake.connections[0]!.lines[1]).toBe(`AUTHENTICATE ${"ab".repeat(32)}`);
+    const err = await c.authenticate({ method: "SAFECOOKIE", cookieFile: mine }).catch((e: Error) => e);
+    expect(challenged).toMatch(/^AUTHCHALLENGE SAFECOOKIE [0-9a-f]{64}$/);
+    expect((err as Error).message).toContain(mine);
   });
 
   test("a SAFECOOKIE server hash that does not match: refused, AUTHENTICATE never sent", async () => {
@@ -364,23 +371,11 @@ describe("authentication choices (fake tor)", () => {
     fake.handler = (line, s) =>
       line.startsWith("AUTHCHALLENGE") ? `250 AUTHCHALLENGE SERVERHASH=${"00".repeat(32)} SERVERNONCE=${"11".repeat(32)}\r\n` : prev(line, s);
     const c = await open();
-    const err = await c.authenticate().catch((e: Error) => e);
+    const err = await c.authenticate({ method: "SAFECOOKIE", cookieFile: cookie }).catch((e: Error) => e);
     expect((err as TorAuthError).reason).toBe("server-hash-mismatch");
     expect((err as Error).message).toMatch(/does not know the cookie/);
     expect(fake.connections[0]!.lines.map((l) => l.split(" ")[0])).toEqual(["PROTOCOLINFO", "AUTHCHALLENGE"]);
     expect(c.isOpen).toBe(false);
-  });
-
-  test("forcing a method tor does not offer", async () => {
-    offering("NULL");
-    const c = await open();
-    await expect(c.authenticate({ method: "COOKIE" })).rejects.toThrow(/tor does not offer COOKIE authentication \(it offers NULL\)/);
-  });
-
-  test("a method we do not know", async () => {
-    offering("FANCYAUTH");
-    const c = await open();
-    await expect(c.authenticate()).rejects.toMatchObject({ reason: "no-supported-method" });
   });
 
   test("tor's 515 becomes a TorAuthError with tor's reason", async () => {
@@ -388,7 +383,7 @@ describe("authentication choices (fake tor)", () => {
     const prev = fake.handler!;
     fake.handler = (line, s) => (line.startsWith("AUTHENTICATE") ? "515 Authentication failed: Password did not match HashedControlPassword value from configuration\r\n" : prev(line, s));
     const c = await open();
-    const err = await c.authenticate({ password: "wrong" }).catch((e: Error) => e);
+    const err = await c.authenticate({ method: "HASHEDPASSWORD", password: "wrong" }).catch((e: Error) => e);
     expect((err as TorAuthError).reason).toBe("password-rejected");
     expect((err as Error).message).toBe(
       "tor rejected the control password (check the file given to --tor-password-file): 515 Authentication failed: Password did not match HashedControlPassword value from configuration",

@@ -1,6 +1,6 @@
 // The control client against a real tor (Debian's 0.4.9), one throwaway tor per
 // authentication mode, all with DisableNetwork 1 (test/support/real-tor.ts).
-import { writeFileSync } from "node:fs";
+import { copyFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import {
@@ -53,6 +53,7 @@ async function until<T>(get: () => Promise<T | undefined>, timeoutMs = 3000): Pr
 
 describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => {
   let tor: RealTor;
+  const cookie = () => ({ method: "SAFECOOKIE" as const, cookieFile: tor.cookieFile! });
   beforeAll(async () => {
     tor = await startRealTor({ auth: "cookie", controlSocket: true });
   }, START_TIMEOUT);
@@ -61,7 +62,7 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
     await tor?.stop();
   });
 
-  test("PROTOCOLINFO offers COOKIE and SAFECOOKIE and names the cookie file", async () => {
+  test("PROTOCOLINFO offers COOKIE and SAFECOOKIE and names the cookie file (we use only SAFECOOKIE)", async () => {
     const c = await open(tor.control);
     const info = await c.protocolInfo();
     expect(info.methods.sort()).toEqual(["COOKIE", "SAFECOOKIE"]);
@@ -69,27 +70,40 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
     expect(info.torVersion).toMatch(/^0\.4\./);
     // Cached: tor would close the connection on a second PROTOCOLINFO before AUTHENTICATE.
     expect(await c.protocolInfo()).toBe(info);
-    expect(await c.authenticate()).toBe("SAFECOOKIE");
+    expect(await c.authenticate(cookie())).toBe("SAFECOOKIE");
   });
 
-  test("SAFECOOKIE by default; GETINFO version and listeners", async () => {
+  test("SAFECOOKIE with the cookie file; GETINFO version and listeners", async () => {
     const c = await open(tor.control);
-    expect(await c.authenticate()).toBe("SAFECOOKIE");
+    expect(await c.authenticate(cookie())).toBe("SAFECOOKIE");
     const info = await c.getInfo("version", "net/listeners/socks", "net/listeners/control");
     expect(info["version"]).toMatch(/^0\.4\.\d+\.\d+/);
     expect(parseQuotedList(info["net/listeners/socks"]!)).toEqual([]); // SocksPort 0
     expect(parseQuotedList(info["net/listeners/control"]!)).toEqual([`127.0.0.1:${tor.control.port}`, `unix:${tor.controlSocket}`]);
   });
 
-  test("COOKIE when asked for it", async () => {
+  test("a cookie file owned by another user is refused before anything is sent", async () => {
+    const copy = join(tor.dir, "cookie-copy");
+    copyFileSync(tor.cookieFile!, copy);
     const c = await open(tor.control);
-    expect(await c.authenticate({ method: "COOKIE" })).toBe("COOKIE");
-    expect((await c.getInfo("version"))["version"]).toBeTruthy();
+    const err = await c.authenticate({ method: "SAFECOOKIE", cookieFile: copy, cookieOwnerUid: process.getuid!() + 1 }).catch((e: Error) => e);
+    expect((err as TorAuthError).reason).toBe("cookie-unreadable");
+    expect((err as Error).message).toMatch(/belongs to uid \d+, not to tor's uid/);
+    expect(c.isOpen).toBe(false);
+  });
+
+  test("a symbolic link as cookie file is not followed", async () => {
+    const link = join(tor.dir, "cookie-link");
+    symlinkSync(tor.cookieFile!, link);
+    const c = await open(tor.control);
+    const err = await c.authenticate({ method: "SAFECOOKIE", cookieFile: link }).catch((e: Error) => e);
+    expect((err as TorAuthError).reason).toBe("cookie-unreadable");
+    expect((err as Error).message).toMatch(/ELOOP/);
   });
 
   test("the Unix control socket works the same", async () => {
     const c = await open({ path: tor.controlSocket! });
-    expect(await c.authenticate()).toBe("SAFECOOKIE");
+    expect(await c.authenticate(cookie())).toBe("SAFECOOKIE");
     expect((await c.getInfo("version"))["version"]).toMatch(/^0\.4\./);
   });
 
@@ -97,19 +111,10 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
     const wrong = join(tor.dir, "wrong-cookie");
     writeFileSync(wrong, randomBytes(32));
     const c = await open(tor.control);
-    const err = await c.authenticate({ cookieFile: wrong }).catch((e: Error) => e);
+    const err = await c.authenticate({ method: "SAFECOOKIE", cookieFile: wrong }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(TorAuthError);
     expect((err as TorAuthError).reason).toBe("server-hash-mismatch");
     expect(await c.closed).toBeUndefined(); // we closed it
-  });
-
-  test("a wrong cookie with COOKIE: tor's 515, as a TorAuthError", async () => {
-    const wrong = join(tor.dir, "wrong-cookie-2");
-    writeFileSync(wrong, randomBytes(32));
-    const c = await open(tor.control);
-    const err = await c.authenticate({ cookieFile: wrong, method: "COOKIE" }).catch((e: Error) => e);
-    expect((err as TorAuthError).reason).toBe("cookie-rejected");
-    expect((err as Error).message).toMatch(/tor rejected the cookie from .*wrong-cookie-2: 515 Authentication failed/);
   });
 
   test("a command before AUTHENTICATE: tor answers 514 and closes", async () => {
@@ -121,7 +126,7 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
 
   test("SETEVENTS STATUS_CLIENT HS_DESC is accepted, an unknown event is a 552, and real events arrive", async () => {
     const c = await open(tor.control);
-    await c.authenticate();
+    await c.authenticate(cookie());
     await c.setEvents(["STATUS_CLIENT", "HS_DESC"]);
     const err = await c.setEvents(["BOGUS"]).catch((e: Error) => e);
     expect(err).toBeInstanceOf(TorControlError);
@@ -139,7 +144,7 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
 
   test("GETINFO status/bootstrap-phase parses (tor without network sits at 0%)", async () => {
     const c = await open(tor.control);
-    await c.authenticate();
+    await c.authenticate(cookie());
     const phase = (await c.getInfo("status/bootstrap-phase"))["status/bootstrap-phase"]!;
     expect(parseBootstrap(phase)).toEqual({ progress: 0, tag: "starting", summary: "Starting" });
   });
@@ -147,7 +152,7 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
   test("ADD_ONION with our expanded key: tor's ServiceID is the address we computed; DEL_ONION removes it", async () => {
     const seed = generateOnionSeed();
     const c = await open(tor.control);
-    await c.authenticate();
+    await c.authenticate(cookie());
     const added = await c.addOnion(onionKey(seed), [{ virtPort: 5269, target: `unix:${join(tor.dir, "s2s.sock")}` }]);
     expect(added).toEqual({ serviceId: serviceIdOf(seed) });
     expect((await c.getInfo("onions/current"))["onions/current"]).toBe(serviceIdOf(seed));
@@ -159,7 +164,7 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
   test("several onions on one connection: onions/current comes as a data block", async () => {
     const seeds = [generateOnionSeed(), generateOnionSeed()];
     const c = await open(tor.control);
-    await c.authenticate();
+    await c.authenticate(cookie());
     for (const s of seeds) await c.addOnion(onionKey(s), [{ virtPort: 5269, target: "127.0.0.1:9" }]);
     const current = (await c.getInfo("onions/current"))["onions/current"]!;
     expect(current.split("\n").sort()).toEqual(seeds.map(serviceIdOf).sort());
@@ -167,7 +172,7 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
 
   test("NEW keys: tor returns the private key unless DiscardPK", async () => {
     const c = await open(tor.control);
-    await c.authenticate();
+    await c.authenticate(cookie());
     const fresh = await c.addOnion("NEW", [{ virtPort: 80, target: "127.0.0.1:9" }]);
     expect(fresh.serviceId).toMatch(/^[a-z2-7]{56}$/);
     expect(fresh.privateKey).toMatch(/^ED25519-V3:[A-Za-z0-9+/]+=*$/);
@@ -180,13 +185,13 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
     const seed = generateOnionSeed();
     const port = [{ virtPort: 5269, target: `unix:${join(tor.dir, "s2s.sock")}` }];
     const owner = await open(tor.control);
-    await owner.authenticate();
+    await owner.authenticate(cookie());
     await owner.addOnion(onionKey(seed), port);
 
     // onions/current lists only the asking connection's onions, so a second connection
     // sees the service through the address collision it causes.
     const other = await open(tor.control);
-    await other.authenticate();
+    await other.authenticate(cookie());
     expect((await other.getInfo("onions/current"))["onions/current"]).toBe("");
     const collision = await other.addOnion(onionKey(seed), port).catch((e: Error) => e);
     expect(collision).toBeInstanceOf(TorControlError);
@@ -203,11 +208,11 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
   test("with Detach the onion outlives its connection and another connection can delete it", async () => {
     const seed = generateOnionSeed();
     const a = await open(tor.control);
-    await a.authenticate();
+    await a.authenticate(cookie());
     await a.addOnion(onionKey(seed), [{ virtPort: 5269, target: "127.0.0.1:9" }], ["Detach"]);
     a.close();
     const b = await open(tor.control);
-    await b.authenticate();
+    await b.authenticate(cookie());
     expect((await b.getInfo("onions/detached"))["onions/detached"]!.split("\n")).toContain(serviceIdOf(seed));
     await b.delOnion(serviceIdOf(seed));
     expect((await b.getInfo("onions/detached"))["onions/detached"]!.split("\n")).not.toContain(serviceIdOf(seed));
@@ -229,7 +234,7 @@ describeTor("real tor with HashedControlPassword", () => {
   test("PROTOCOLINFO offers HASHEDPASSWORD only; the right password authenticates", async () => {
     const c = await open(tor.control);
     expect((await c.protocolInfo()).methods).toEqual(["HASHEDPASSWORD"]);
-    expect(await c.authenticate({ password })).toBe("HASHEDPASSWORD");
+    expect(await c.authenticate({ method: "HASHEDPASSWORD", password })).toBe("HASHEDPASSWORD");
     expect((await c.getInfo("version"))["version"]).toMatch(/^0\.4\./);
   });
 
@@ -238,7 +243,7 @@ describeTor("real tor with HashedControlPassword", () => {
     const other = await startRealTor({ auth: "password", password: multiLine });
     try {
       const c = await open(other.control);
-      expect(await c.authenticate({ password: multiLine })).toBe("HASHEDPASSWORD");
+      expect(await c.authenticate({ method: "HASHEDPASSWORD", password: multiLine })).toBe("HASHEDPASSWORD");
     } finally {
       await other.stop();
     }
@@ -246,7 +251,7 @@ describeTor("real tor with HashedControlPassword", () => {
 
   test("a wrong password: a clear error and tor closes the connection", async () => {
     const c = await open(tor.control);
-    const err = await c.authenticate({ password: password + "x" }).catch((e: Error) => e);
+    const err = await c.authenticate({ method: "HASHEDPASSWORD", password: password + "x" }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(TorAuthError);
     expect((err as TorAuthError).reason).toBe("password-rejected");
     expect((err as Error).message).toMatch(/^tor rejected the control password \(check the file given to --tor-password-file\): 515 Authentication failed/);
@@ -254,9 +259,10 @@ describeTor("real tor with HashedControlPassword", () => {
     expect(c.isOpen).toBe(false);
   });
 
-  test("no password: 'tor wants a password' before anything is sent", async () => {
+  test("asking for SAFECOOKIE from a tor that offers only a password: refused before anything is sent", async () => {
     const c = await open(tor.control);
-    await expect(c.authenticate()).rejects.toThrow("tor wants a password: put it in a file and pass --tor-password-file FILE");
+    await expect(c.authenticate({ method: "SAFECOOKIE", cookieFile: "/nonexistent" })).rejects.toMatchObject({ reason: "method-not-offered" });
+    expect(c.isOpen).toBe(false);
   });
 });
 
@@ -270,10 +276,10 @@ describeTor("real tor without authentication", () => {
     await tor?.stop();
   });
 
-  test("NULL, even when a password is at hand", async () => {
+  test("NULL when chosen", async () => {
     const c = await open(tor.control);
     expect((await c.protocolInfo()).methods).toEqual(["NULL"]);
-    expect(await c.authenticate({ password: "unused" })).toBe("NULL");
+    expect(await c.authenticate({ method: "NULL" })).toBe("NULL");
     expect((await c.getInfo("version"))["version"]).toMatch(/^0\.4\./);
   });
 

@@ -1,9 +1,9 @@
 // TorControlSupervisor against an in-process fake control port.
 import { PassThrough } from "node:stream";
 import { createLogger, type Logger } from "../../src/daemon/logger.js";
-import type { TorControlConnection } from "../../src/tor/control-connection.js";
+import { TorControlConnection } from "../../src/tor/control-connection.js";
 import type { TorReply } from "../../src/tor/control-reply.js";
-import { TorControlSupervisor, type SupervisorState } from "../../src/tor/control-supervisor.js";
+import { TorControlSupervisor, type OpenedConnection, type SupervisorState } from "../../src/tor/control-supervisor.js";
 import { startFakeTorControl, type FakeTorControl } from "../support/fake-tor-control.js";
 
 let fake: FakeTorControl;
@@ -37,7 +37,7 @@ function supervise(opts: Partial<ConstructorParameters<typeof TorControlSupervis
   const { log, lines } = capturingLogger();
   h.lines = lines;
   supervisor = new TorControlSupervisor({
-    target: () => fake.target,
+    open: () => openNull(fake.target),
     events: ["STATUS_CLIENT", "HS_DESC"],
     onReady: async (c) => {
       h.ready.push(c);
@@ -51,6 +51,12 @@ function supervise(opts: Partial<ConstructorParameters<typeof TorControlSupervis
   supervisor.onEvent((e) => h.events.push(e));
   supervisor.start();
   return h;
+}
+
+/** Connect and authenticate with NULL, as the fake tor offers. */
+async function openNull(target: { host: string; port: number }): Promise<OpenedConnection> {
+  const conn = await TorControlConnection.connect(target);
+  return { conn, method: await conn.authenticate({ method: "NULL" }), where: `${target.host}:${target.port}` };
 }
 
 async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
@@ -162,12 +168,12 @@ test("an onReady failure drops the connection and is retried", async () => {
   expect(fake.connections[0]!.socket.destroyed || fake.connections[0]!.socket.readableEnded).toBe(true);
 });
 
-test("a target() that throws (tor not started yet) is retried", async () => {
+test("an open() that throws (tor not started yet, or not trusted) is retried", async () => {
   let calls = 0;
   const h = supervise({
-    target: () => {
+    open: async () => {
       if (++calls < 3) throw new Error("tor has not written its control port file yet");
-      return fake.target;
+      return openNull(fake.target);
     },
   });
   await until(() => lastState(h) === "ready");
@@ -178,11 +184,37 @@ test("a target() that throws (tor not started yet) is retried", async () => {
   ]);
 });
 
-test("authentication failures are reported in the state and retried", async () => {
+test("authentication failures are reported in the state and retried, and logged once, not at every retry", async () => {
   fake.handler = (line) =>
     line.startsWith("PROTOCOLINFO") ? '250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n' : undefined;
   const h = supervise();
-  await until(() => h.states.filter((s) => s.state === "disconnected").length >= 2);
-  expect(h.states.find((s) => s.state === "disconnected")?.error).toBe("tor wants a password: put it in a file and pass --tor-password-file FILE");
-  expect(h.lines.some((l) => /warn  tor: cannot use tor's control port; will retry .*error="tor wants a password/.test(l))).toBe(true);
+  await until(() => h.states.filter((s) => s.state === "disconnected").length >= 3);
+  expect(h.states.find((s) => s.state === "disconnected")?.error).toBe("tor does not offer NULL authentication (it offers HASHEDPASSWORD)");
+  expect(h.lines.filter((l) => /warn  tor: cannot use tor's control port; will retry .*error="tor does not offer NULL/.test(l))).toHaveLength(1);
+});
+
+test("reconnectNow() drops a ready connection and resolves with the next attempt's outcome, without backoff", async () => {
+  const h = supervise({ minBackoffMs: 5000, maxBackoffMs: 5000 });
+  await until(() => lastState(h) === "ready");
+  const started = Date.now();
+  const outcome = await supervisor!.reconnectNow();
+  expect(outcome.state).toBe("ready");
+  expect(Date.now() - started).toBeLessThan(2000);
+  expect(h.ready).toHaveLength(2);
+  expect(fake.connections).toHaveLength(2);
+});
+
+test("reconnectNow() cuts the wait after a failure short", async () => {
+  let fail = true;
+  const h = supervise({
+    minBackoffMs: 60_000,
+    maxBackoffMs: 60_000,
+    open: async () => {
+      if (fail) throw new Error("refused: not the pinned tor");
+      return openNull(fake.target);
+    },
+  });
+  await until(() => lastState(h) === "disconnected");
+  fail = false;
+  expect((await supervisor!.reconnectNow()).state).toBe("ready");
 });

@@ -1,0 +1,216 @@
+// Deciding whether the thing answering on tor's control port is the tor we
+// trust, before anything secret goes to it. Threat: another local user binds
+// tor's control or SOCKS port while tor restarts (or before it starts), and
+// waits for the daemon to send every account's onion private key with
+// ADD_ONION, or to name the onions it wants to reach.
+//
+// Every connection:
+//  1. refuses an endpoint, authentication method or cookie path that differs from the pin
+//     (pinned at the first successful connection; `purple-onion tor repin` starts over);
+//  2. checks who owns the endpoint in the kernel's tables: for TCP the LISTEN socket
+//     (/proc/net/tcp, tcp6), for a Unix socket the socket file; it must be tor's pinned
+//     uid. After connecting over TCP, the socket at the other end of our very connection
+//     must be that uid too (no race between the check and the connect).
+//     `GETINFO process/user` is tor's own claim and proves nothing, so it is not asked;
+//  3. authenticates only as policy allows: SAFECOOKIE with the pinned cookie file owned
+//     by tor's uid (tor proves it knows the cookie first); HASHEDPASSWORD only when a
+//     password is configured; NULL only when configured and only over a Unix socket owned
+//     by tor's uid. COOKIE never.
+// Only a connection that passed all of this is handed on (and gets ADD_ONION).
+import { lstatSync } from "node:fs";
+import type { Logger } from "../daemon/logger.js";
+import { canReadSocketOwners, describeUid, listenerUids, socketPeerUid } from "../net/socket-owner.js";
+import type { AuthChoice, AuthMethod, ProtocolInfo } from "./control-auth.js";
+import { TorAuthError } from "./control-auth.js";
+import { TorControlConnection, describeTarget, type ControlTarget } from "./control-connection.js";
+import type { PinStore, TorPin } from "./tor-pin.js";
+
+/** What the user configured (flags), as opposed to what was pinned. */
+export interface TorTrustConfig {
+  control: ControlTarget;
+  /** --tor-password-file: HASHEDPASSWORD. --tor-auth none: NULL. Default SAFECOOKIE. */
+  auth?: { method: "HASHEDPASSWORD"; password: string } | { method: "NULL" } | { method: "SAFECOOKIE"; cookieFile?: string };
+  /** --tor-user: the uid tor must run as, known in advance (launch mode: our own). */
+  torUid?: number;
+  connectTimeoutMs?: number;
+}
+
+export type TorTrustFailure =
+  | "pin-mismatch" // the endpoint, method or cookie path is not the pinned one
+  | "wrong-owner" // the endpoint belongs to another user than tor's
+  | "not-listening" // nothing listens there
+  | "unverifiable" // the owner cannot be known here (no /proc) over TCP
+  | "policy"; // what tor offers is not something we accept
+
+/** The connection was refused before anything secret was sent; the message says what to do. */
+export class TorTrustError extends Error {
+  constructor(
+    readonly reason: TorTrustFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = "TorTrustError";
+  }
+}
+
+export interface TrustedConnection {
+  conn: TorControlConnection;
+  method: AuthMethod;
+  /** The uid tor runs as. */
+  torUid: number;
+  /** The pin in force after this connection (new when this one pinned). */
+  pin: TorPin;
+  newlyPinned: boolean;
+}
+
+const REPIN = "if you reconfigured tor on purpose, run 'purple-onion tor repin'";
+
+export class TorTrust {
+  constructor(
+    private readonly config: TorTrustConfig,
+    private readonly pins: PinStore,
+    private readonly log: Logger,
+  ) {}
+
+  get pin(): TorPin | undefined {
+    return this.pins.load();
+  }
+
+  /** Forget the pin: the next successful connection pins afresh. */
+  repin(): TorPin | undefined {
+    const old = this.pins.load();
+    this.pins.clear();
+    if (old) this.log.info("tor pin cleared; the next connection to tor will be pinned", { control: old.control });
+    return old;
+  }
+
+  /** A verified, authenticated control connection, or a TorTrustError/TorAuthError saying why not. */
+  async connect(): Promise<TrustedConnection> {
+    const target = this.config.control;
+    const where = describeTarget(target);
+    const pin = this.pins.load();
+    if (pin && pin.control !== where) {
+      throw new TorTrustError("pin-mismatch", `tor's control endpoint is configured as ${where}, but the pinned one is ${pin.control}; nothing was sent: ${REPIN}`);
+    }
+    const expectedUid = pin?.uid ?? this.config.torUid;
+    const ownerUid = this.endpointOwner(target, where, "control port");
+    if (expectedUid !== undefined && ownerUid !== expectedUid) {
+      throw new TorTrustError(
+        "wrong-owner",
+        `${where} belongs to ${describeUid(ownerUid)}, but tor runs as ${describeUid(expectedUid)}${pin ? " (pinned)" : ""}: ` +
+          `another program may hold tor's port while tor restarts; nothing was sent to it. If tor now runs as another user on purpose, run 'purple-onion tor repin'`,
+      );
+    }
+    const conn = await TorControlConnection.connect(target, { timeoutMs: this.config.connectTimeoutMs });
+    try {
+      if (!("path" in target)) {
+        // The listener we checked may have been replaced between the check and the connect.
+        const peer = socketPeerUid(conn.socketEnds);
+        if (peer !== ownerUid) {
+          throw new TorTrustError("wrong-owner", `the connection to ${where} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not ${describeUid(ownerUid)}; nothing was sent to it`);
+        }
+      }
+      const info = await conn.protocolInfo();
+      const choice = this.choose(info, pin, ownerUid, where, target);
+      let method: AuthMethod;
+      try {
+        method = await conn.authenticate(choice);
+      } catch (err) {
+        throw this.explainAuthFailure(err, info, pin);
+      }
+      let current = pin;
+      const newlyPinned = !pin;
+      if (!current) {
+        current = { control: where, auth: method, uid: ownerUid, pinnedAt: new Date().toISOString() };
+        if (choice.method === "SAFECOOKIE") current.cookieFile = choice.cookieFile;
+        this.pins.save(current);
+        this.log.info("pinned tor: later connections must match", { control: where, auth: method, user: describeUid(ownerUid) });
+      }
+      return { conn, method, torUid: ownerUid, pin: current, newlyPinned };
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  /** Throws unless tor's SOCKS listener at `socks` belongs to tor's uid; for TCP, the LISTEN socket. */
+  checkSocksListener(socks: ControlTarget, torUid: number): void {
+    const where = describeTarget(socks);
+    const owner = this.endpointOwner(socks, where, "SOCKS port");
+    if (owner !== torUid) {
+      throw new TorTrustError("wrong-owner", `tor's SOCKS port ${where} belongs to ${describeUid(owner)}, not to tor (${describeUid(torUid)}): not using it`);
+    }
+  }
+
+  /** The uid owning a control or SOCKS endpoint, from the kernel's view of it. */
+  private endpointOwner(target: ControlTarget, where: string, what: string): number {
+    if ("path" in target) {
+      let st;
+      try {
+        st = lstatSync(target.path);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new TorTrustError("not-listening", `tor's ${what} ${where} is not there (${code}): is tor running?`);
+      }
+      if (!st.isSocket()) throw new TorTrustError("wrong-owner", `${where} is not a socket: refusing to use it as tor's ${what}`);
+      return st.uid;
+    }
+    if (!canReadSocketOwners()) {
+      throw new TorTrustError("unverifiable", `cannot tell who listens on ${where} on this system (no /proc/net/tcp): use tor's Unix socket instead (ControlSocket / SocksPort unix:PATH)`);
+    }
+    const uids = listenerUids(target.host, target.port);
+    if (uids.length === 0) throw new TorTrustError("not-listening", `nothing listens on ${where}: is tor running, with this ${what}?`);
+    if (uids.length > 1) {
+      throw new TorTrustError("wrong-owner", `several users listen on ${where} (${uids.map((u) => describeUid(u)).join(", ")}): refusing to use it as tor's ${what}`);
+    }
+    return uids[0]!;
+  }
+
+  private choose(info: ProtocolInfo, pin: TorPin | undefined, ownerUid: number, where: string, target: ControlTarget): AuthChoice {
+    const configured = this.config.auth;
+    const method: AuthMethod = pin?.auth ?? configured?.method ?? "SAFECOOKIE";
+    if (pin && configured && configured.method !== pin.auth) {
+      throw new TorTrustError("pin-mismatch", `tor was pinned with ${pin.auth} authentication, but ${configured.method} is configured now; nothing was sent: ${REPIN}`);
+    }
+    switch (method) {
+      case "SAFECOOKIE": {
+        const fromConfig = configured?.method === "SAFECOOKIE" ? configured.cookieFile : undefined;
+        const cookieFile = pin?.cookieFile ?? fromConfig ?? info.cookieFile;
+        if (!cookieFile) {
+          throw new TorTrustError("policy", `tor at ${where} did not say where its authentication cookie is: enable CookieAuthentication in tor's configuration, or name the file with --tor-cookie-file`);
+        }
+        if (pin && info.cookieFile !== undefined && info.cookieFile !== pin.cookieFile) {
+          throw new TorTrustError("pin-mismatch", `tor at ${where} now names its cookie file ${info.cookieFile}, but the pinned one is ${pin.cookieFile}; nothing was sent: ${REPIN}`);
+        }
+        return { method, cookieFile, cookieOwnerUid: ownerUid };
+      }
+      case "HASHEDPASSWORD":
+        if (configured?.method !== "HASHEDPASSWORD") {
+          throw new TorTrustError("policy", `tor was pinned with password authentication, but no password is given now: pass --tor-password-file FILE; or, ${REPIN}`);
+        }
+        return { method, password: configured.password };
+      case "NULL":
+        if (configured?.method !== "NULL") {
+          throw new TorTrustError("policy", `tor was pinned without authentication, but --tor-auth none is not given now; nothing was sent: ${REPIN}`);
+        }
+        if (!("path" in target)) {
+          throw new TorTrustError("policy", `refusing tor's control port ${where} without authentication over TCP: any local user could pose as it. Use tor's ControlSocket, or CookieAuthentication 1`);
+        }
+        return { method };
+    }
+  }
+
+  private explainAuthFailure(err: unknown, info: ProtocolInfo, pin: TorPin | undefined): Error {
+    if (!(err instanceof TorAuthError) || err.reason !== "method-not-offered") return err as Error;
+    const offered = new Set(info.methods.map((m) => m.toUpperCase()));
+    if (pin) return new TorTrustError("pin-mismatch", `${err.message}; tor was pinned with ${pin.auth}: ${REPIN}`);
+    if (offered.has("HASHEDPASSWORD")) return new TorTrustError("policy", "tor wants a password: put it in a file and pass --tor-password-file FILE");
+    if (offered.has("NULL") && offered.size === 1) {
+      return new TorTrustError("policy", "tor's control port needs no authentication, which any local user could abuse: set CookieAuthentication 1 in tor's configuration (or, for a Unix ControlSocket only, pass --tor-auth none)");
+    }
+    if (offered.has("COOKIE") && !offered.has("SAFECOOKIE")) {
+      return new TorTrustError("policy", "tor offers only COOKIE authentication, which hands the cookie to whoever listens on the port: use a tor that offers SAFECOOKIE (any tor since 0.2.3)");
+    }
+    return err;
+  }
+}
