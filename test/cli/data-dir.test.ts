@@ -1,10 +1,14 @@
 // Where the data dir is by default, and ensureDataDir making it private or explaining why not.
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { controlSocketPath, DataDirError, defaultDataDir, ensureDataDir } from "../../src/daemon/paths.js";
 import { removeDir, tempDir } from "../daemon/control-fixtures.js";
+import { asUser, lookupUser } from "../support/prerequisites.js";
+import { requires } from "../support/requires.js";
 
 describe("defaultDataDir", () => {
   test("$PURPLE_ONION_DATA_DIR wins, made absolute", () => {
@@ -80,13 +84,35 @@ describe("ensureDataDir", () => {
     expect(err.message).toMatch(/a parent of it is a file/);
   });
 
-  // Root may write anywhere, so permission failures can only be seen as another user.
-  const asRoot = process.getuid?.() === 0;
-  (asRoot ? test.skip : test)("an unwritable parent is a DataDirError with what to do", () => {
+  // Root may write anywhere, so permission failures can only be seen as another user:
+  // this process when it is not root (allowlisted for CI, which runs as root), or a
+  // child run as nobody when it is.
+  requires("non-root").test("an unwritable parent is a DataDirError with what to do", () => {
     fs.chmodSync(root, 0o500);
     const err = captureError(() => ensureDataDir(path.join(root, "x")));
     expect(err).toBeInstanceOf(DataDirError);
     expect(err.message).toMatch(/permission denied; choose another with --data-dir/);
+  });
+
+  requires("other-user").test("as the user nobody, an unwritable parent is a DataDirError with what to do", () => {
+    const nobody = lookupUser("nobody")!;
+    fs.chmodSync(root, 0o755);
+    const parent = path.join(root, "locked");
+    fs.mkdirSync(parent);
+    fs.chownSync(parent, nobody.uid, nobody.gid);
+    fs.chmodSync(parent, 0o500);
+    const paths = fileURLToPath(new URL("../../src/daemon/paths.js", import.meta.url));
+    const script = `
+      const { ensureDataDir } = await import(${JSON.stringify(paths)});
+      try { ensureDataDir(${JSON.stringify(path.join(parent, "x"))}); console.log("{}"); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }`;
+    const [setpriv, ...args] = asUser("nobody");
+    const run = spawnSync(setpriv!, [...args, process.execPath, "--input-type=module", "-e", script], { cwd: "/", encoding: "utf8", timeout: 20_000 });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+    const err = JSON.parse(run.stdout) as { name?: string; message?: string };
+    expect(err.name).toBe("DataDirError");
+    expect(err.message).toMatch(/permission denied; choose another with --data-dir/);
+    expect(fs.existsSync(path.join(parent, "x"))).toBe(false);
   });
 });
 

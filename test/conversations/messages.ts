@@ -19,7 +19,7 @@ export const messagesBetweenOwnResources: Conversation = {
       actor: "laptop",
       receives: `<message from="${jid("phone", "full")}" to="${jid("laptop", "full")}" type="chat" id="m2"><body>got it ✓</body></message>`,
     },
-    { actor: "phone", receivesNothing: 300, note: "no echo to the sender (carbons were not enabled)" },
+    { actor: "phone", receivesNothing: true, note: "no echo to the sender (carbons were not enabled)" },
   ],
 };
 

@@ -13,6 +13,9 @@ import {
 import { controlSocketPath } from "../../src/daemon/paths.js";
 import { makeStaleSocket, memoryLogger, RawConnection, removeDir, startServer, tempDir } from "./control-fixtures.js";
 
+/** Called when the server starts handling a "slow" request. */
+let slowStarted: (() => void) | undefined;
+
 const handlers: Record<string, ControlHandler> = {
   echo: (args) => ({ args }),
   "account.add": (args) => {
@@ -23,6 +26,7 @@ const handlers: Record<string, ControlHandler> = {
     throw new Error("disk on fire");
   },
   slow: async (args) => {
+    slowStarted?.();
     // unref: a request abandoned by a test must not keep jest alive.
     await new Promise((r) => setTimeout(r, Number(args.ms ?? 50)).unref());
     return { slept: args.ms ?? 50 };
@@ -351,8 +355,10 @@ describe("socket lifecycle", () => {
 
   test("requests still waiting in a client are rejected when the server goes away", async () => {
     const c = await client();
+    const started = new Promise<void>((resolve) => (slowStarted = resolve));
     const pending = c.request("slow", { ms: 5000 });
-    await new Promise((r) => setTimeout(r, 20));
+    await started; // the server is handling it: the request is in flight on both sides
+    slowStarted = undefined;
     const closing = server.close();
     await expect(pending).rejects.toThrow(/closed the control connection/);
     await closing;

@@ -70,7 +70,8 @@ test("messages, roster and subscription requests survive kill -9; the port stays
   const b2 = await login(alice.port, bob.jid, bob.password, "phone2");
   b2.send(`<presence/>`);
   await b2.waitFor("<presence");
-  await new Promise((r) => setTimeout(r, 300));
+  // Stored messages are flushed on initial presence, before the ping is handled.
+  await b2.ping();
   expect(b2.received).not.toContain("written before the crash");
 });
 
@@ -86,7 +87,12 @@ test("at the default log level the daemon logs no message bodies and no contacts
   c.send(`<message type='chat' to='dave-the-contact@example.org'><body>very private words</body></message>`);
   await c.waitFor("remote-server-not-found");
   c.close();
-  await new Promise((r) => setTimeout(r, 200));
+  // The session's end (and what it logs) is handled before the daemon is stopped.
+  const deadline = Date.now() + 10_000;
+  while (!daemon.output.includes("session closed")) {
+    if (Date.now() > deadline) throw new Error(`the daemon never logged the session's end:\n${daemon.output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   expect(await daemon.stop("SIGTERM")).toBe(0);
   expect(daemon.output).toContain("daemon ready");
   expect(daemon.output).not.toContain("very private words");

@@ -1,14 +1,13 @@
 // Every conversation in test/conversations against a fresh Prosody each, to
 // validate the scripts and the runner on a real server. Steps marked as a
-// known Prosody deviation must fail exactly there. Skipped with
-// PURPLE_ONION_SKIP_PROSODY=1.
+// known Prosody deviation must fail exactly there. Needs prosody
+// (test/support/requires.ts).
 import { conversationAccounts, conversations } from "../conversations/index.js";
 import { ConversationFailure, knownDeviations, runConversation } from "../support/conversation.js";
-import { prosodySkipReason, startProsody, type ProsodyServer } from "../support/prosody.js";
+import { startProsody, type ProsodyServer } from "../support/prosody.js";
+import { requires } from "../support/requires.js";
 
-const describeProsody = prosodySkipReason() ? describe.skip : describe;
-
-describeProsody("conversations against Prosody [prosody]", () => {
+requires("prosody").describe("conversations against Prosody [prosody]", () => {
   let server: ProsodyServer | undefined;
   afterEach(async () => {
     await server?.stop();

@@ -1,10 +1,9 @@
 // slixmpp against Prosody: validates test/support/slixmpp.ts and its script
-// on a reference server. Skipped with PURPLE_ONION_SKIP_PROSODY=1.
-import { prosodySkipReason, startProsody } from "../support/prosody.js";
+// on a reference server. Needs prosody and slixmpp (test/support/requires.ts).
+import { startProsody } from "../support/prosody.js";
+import { requires } from "../support/requires.js";
 import { slixmppScenarios } from "../support/slixmpp-scenarios.js";
 
-const describeProsody = prosodySkipReason() ? describe.skip : describe;
-
-describeProsody("slixmpp against Prosody [prosody]", () => {
+requires("prosody", "slixmpp").describe("slixmpp against Prosody [prosody]", () => {
   slixmppScenarios(() => startProsody({ accounts: ["alice", "bob", "carol"] }));
 });

@@ -1,14 +1,13 @@
 // Validates the scripted test client (test/support/xmpp-client.ts) against a
-// real server, Prosody. Skipped with PURPLE_ONION_SKIP_PROSODY=1.
+// real server, Prosody. Needs prosody (test/support/requires.ts).
 import { xml } from "../../src/xmpp/xml.js";
 import { NS } from "../../src/xmpp/namespaces.js";
-import { prosodySkipReason, startProsody, type ProsodyServer } from "../support/prosody.js";
+import { startProsody, type ProsodyServer } from "../support/prosody.js";
+import { requires } from "../support/requires.js";
 import { splitBareJid } from "../support/server-under-test.js";
 import { connectClient, type ConnectOptions, type TestClient } from "../support/xmpp-client.js";
 
-const describeProsody = prosodySkipReason() ? describe.skip : describe;
-
-describeProsody("test client against Prosody [prosody]", () => {
+requires("prosody").describe("test client against Prosody [prosody]", () => {
   let server: ProsodyServer;
   const clients: TestClient[] = [];
 

@@ -8,6 +8,12 @@ let alice: { jid: string; password: string };
 let bob: { jid: string; password: string };
 const open: RawXmpp[] = [];
 
+async function closeAndWait(c: RawXmpp): Promise<void> {
+  c.socket.resume(); // a paused socket never sees the server's end
+  c.socket.end();
+  await c.waitClosed();
+}
+
 async function login(who: { jid: string; password: string }, resource: string): Promise<RawXmpp> {
   const c = await RawXmpp.connect(server.port);
   open.push(c);
@@ -23,8 +29,9 @@ beforeAll(async () => {
   bob = server.accounts.bob!;
 });
 afterEach(async () => {
-  for (const c of open.splice(0)) c.close();
-  await new Promise((r) => setTimeout(r, 50));
+  // Closed from our side and seen closed from the server's (it ends its half when
+  // ours ends), so the next test starts with every place free.
+  await Promise.all(open.splice(0).map((c) => closeAndWait(c)));
 });
 afterAll(() => server.stop());
 
@@ -35,9 +42,20 @@ test("the connection limit refuses connections beyond it and frees places when t
   const extra = await RawXmpp.connect(server.port);
   open.push(extra);
   await extra.waitClosed();
-  for (const c of held) c.close();
-  await new Promise((r) => setTimeout(r, 100));
-  await login(alice, "after");
+  await Promise.all(held.map((c) => closeAndWait(c)));
+  // The server counts a place free once it has handled the close: poll until a login gets through.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const c = await RawXmpp.connect(server.port);
+    open.push(c);
+    try {
+      await c.login(alice.jid, alice.password, "after");
+      break;
+    } catch (err) {
+      if (!c.closed || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 });
 
 test("a full roster refuses new items with resource-constraint and keeps the old ones", async () => {
@@ -69,6 +87,8 @@ test("offline storage beyond the quota bounces to the sender instead of dropping
   b.send("<presence/>");
   await b.waitFor("offline 2</body>");
   expect(b.received).toContain("offline 1</body>");
+  // Stored messages are flushed on initial presence, before the ping is handled.
+  await b.ping();
   expect(b.received).not.toContain("offline 3");
 });
 

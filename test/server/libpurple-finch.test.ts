@@ -5,21 +5,19 @@
 // streams". Finch runs in tmux with nothing but loopback to talk to.
 import { randomBytes } from "node:crypto";
 import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
-import { compactText, finchSkipReason, startFinch, type Finch } from "../support/finch.js";
+import { compactText, startFinch, type Finch } from "../support/finch.js";
+import { requires } from "../support/requires.js";
 import { splitBareJid } from "../support/server-under-test.js";
 import { connectClient, type TestClient } from "../support/xmpp-client.js";
 import { xml } from "../../src/xmpp/xml.js";
 
-const skipReason = finchSkipReason();
-if (skipReason) console.warn(`libpurple (Finch) tests skipped: ${skipReason}`);
-const describeFinch = skipReason ? describe.skip : describe;
 
 /** Stanzas libpurple logged as received, e.g. `Recv (246): <message ...>`. */
 function received(debugLog: string): string[] {
   return [...debugLog.matchAll(/^\(\d\d:\d\d:\d\d\) jabber: Recv \(\d+\): (.*)$/gm)].map((m) => m[1]!);
 }
 
-describeFinch("libpurple (Finch) against purple-onion", () => {
+requires("finch", "netns").describe("libpurple (Finch) against purple-onion", () => {
   let daemon: InProcessDaemon;
   let finch: Finch | undefined;
   let bob: TestClient | undefined;

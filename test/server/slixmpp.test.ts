@@ -1,14 +1,15 @@
 // Debian's slixmpp (a client we did not write) against our daemon: login with
 // SCRAM (never PLAIN), roster, contacts, messages both ways, offline delivery.
 import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
+import { requires } from "../support/requires.js";
 import { slixmppScenarios } from "../support/slixmpp-scenarios.js";
 import { runSlixmpp } from "../support/slixmpp.js";
 
-describe("slixmpp against purple-onion", () => {
+requires("slixmpp").describe("slixmpp against purple-onion", () => {
   slixmppScenarios(() => startDaemon(["alice", "bob", "carol"]));
 });
 
-describe("a client that insists on PLAIN", () => {
+requires("slixmpp").describe("a client that insists on PLAIN", () => {
   let server: InProcessDaemon;
   beforeAll(async () => {
     server = await startDaemon(["dora"]);

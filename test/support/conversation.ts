@@ -19,8 +19,12 @@
 //       ordered: true    child elements in the order written (stanza-match.ts);
 //       timeoutMs        how long to wait for the stanzas (default 5000).
 //     Matching rules are in test/support/stanza-match.ts.
-// * { actor, receivesNothing: ms } waits ms; nothing may arrive (or be left
-//     unconsumed) for the actor.
+// * { actor, receivesNothing: true } nothing may arrive (or be left
+//     unconsumed) for the actor. Not a sleep: every other connected actor, then
+//     this one, sends an XEP-0199 ping to its server and waits for the pong.
+//     A server handles each stream in order, so once the others' pongs are
+//     back it has handled what they sent before; and anything it sent this
+//     actor before answering its ping arrives before the pong.
 // Any step may carry `note` (why, with the RFC section; shown on failure) and
 // `deviations: { prosody: "why" }`: a server known to fail that step; the
 // failure then carries `deviation` so a harness can expect exactly it.
@@ -70,7 +74,7 @@ export interface ReceiveStep extends StepBase {
   timeoutMs?: number;
 }
 export interface ReceiveNothingStep extends StepBase {
-  receivesNothing: number;
+  receivesNothing: true;
 }
 export type Step = ConnectStep | DisconnectStep | SendStep | ReceiveStep | ReceiveNothingStep;
 
@@ -165,7 +169,7 @@ function describeStep(step: Step): string {
   if ("disconnects" in step) return `${step.actor} disconnects`;
   if ("sends" in step) return `${step.actor} sends`;
   if ("receives" in step) return `${step.actor} receives`;
-  return `${step.actor} receives nothing for ${step.receivesNothing} ms`;
+  return `${step.actor} receives nothing`;
 }
 
 async function runStep(
@@ -213,14 +217,26 @@ async function runStep(
     await receive(actor.name, client, expected, step, step.timeoutMs ?? defaultTimeoutMs, transcript);
     return;
   }
-  await new Promise((r) => setTimeout(r, step.receivesNothing));
+  const others = [...actors.values()].filter((a) => a !== actor && a.client?.online);
+  await Promise.all(others.map((a) => pingServer(a, defaultTimeoutMs)));
+  await pingServer(actor, defaultTimeoutMs);
   const pending = client.pending();
   if (pending.length > 0) {
     throw new Error(
-      `${actor.name} should have received nothing, but got ${pending.length} stanza(s):\n${pending.map((s) => prettyXml(s)).join("\n")}`,
+      `${actor.name} should have received nothing, but got ${pending.length} stanza(s) before the pong:\n${pending.map((s) => prettyXml(s)).join("\n")}`,
     );
   }
-  transcript.push(`${actor.name} received nothing for ${step.receivesNothing} ms`);
+  transcript.push(`${actor.name} received nothing (ping round trips: ${[...others, actor].map((a) => a.name).join(", ")})`);
+}
+
+let pings = 0;
+
+/** An XEP-0199 ping from the actor to its server; resolves with the pong (which it consumes). */
+async function pingServer(actor: ActorState, timeoutMs: number): Promise<void> {
+  const { domain } = splitBareJid(actor.bareJid);
+  const id = `nothing-${++pings}`;
+  const reply = await actor.client!.iq(`<iq type="get" to="${escapeXML(domain)}" id="${id}"><ping xmlns="urn:xmpp:ping"/></iq>`, timeoutMs);
+  if (reply.attrs.type !== "result") throw new Error(`${actor.name}'s ping to ${domain} was answered with an error:\n${prettyXml(reply)}`);
 }
 
 async function receive(

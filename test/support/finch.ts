@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { accountsXml, prefsXml } from "./finch-config.js";
-import { findProgram, loopbackNetnsSkipReason, startLoopbackNetns, type LoopbackNetns } from "./loopback-netns.js";
+import { startLoopbackNetns, type LoopbackNetns } from "./loopback-netns.js";
+import { findProgram, missing } from "./prerequisites.js";
 
 const run = promisify(execFile);
 
@@ -55,14 +56,6 @@ export interface Finch {
   stop(): Promise<void>;
 }
 
-/** Why the Finch tests should be skipped here, if they should. */
-export function finchSkipReason(): string | undefined {
-  if (process.env.PURPLE_ONION_SKIP_FINCH === "1") return "PURPLE_ONION_SKIP_FINCH=1";
-  if (!findProgram("finch")) return "finch is not installed (apt-get install finch)";
-  if (!findProgram("tmux")) return "tmux is not installed (apt-get install tmux)";
-  return loopbackNetnsSkipReason();
-}
-
 // tmux servers and Finch processes still running if the test process dies.
 const cleanups = new Set<() => void>();
 process.on("exit", () => {
@@ -72,8 +65,8 @@ process.on("exit", () => {
 const POLL_MS = 100;
 
 export async function startFinch(options: FinchOptions): Promise<Finch> {
-  const reason = finchSkipReason();
-  if (reason) throw new Error(reason);
+  const reason = missing("finch") ?? missing("netns");
+  if (reason) throw new Error(`${reason} (gate the test with requires("finch", "netns"))`);
   const resource = options.resource ?? "finch";
   // Short: the Unix socket paths inside must stay under 108 bytes.
   const dir = mkdtempSync(path.join(tmpdir(), "po-finch-"));

@@ -9,10 +9,11 @@
 //
 // The namespace lives as long as a process is in it: the relay, and whatever
 // the caller starts inside with `nsenter --net=<nsPath>` (e.g. a tmux server).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import path from "node:path";
+import { findProgram, missing } from "./prerequisites.js";
 
 export interface LoopbackNetns {
   /** Pass to `nsenter --net=...` to run a program inside the namespace. */
@@ -38,36 +39,17 @@ export interface LoopbackNetnsOptions {
 
 const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
-/** Absolute path of a program on PATH (or the sbin dirs), if installed. */
-export function findProgram(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), ...SEARCH_PATH];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
+// Where tests written before prerequisites.ts look for it.
+export { findProgram };
 
-let cachedSkipReason: string | undefined | null = null;
-
-/** Why a loopback-only namespace cannot be made here, if it cannot. */
-export function loopbackNetnsSkipReason(): string | undefined {
-  if (cachedSkipReason !== null) return cachedSkipReason;
-  cachedSkipReason = (() => {
-    for (const program of ["unshare", "nsenter"]) {
-      if (!findProgram(program)) return `${program} is not installed (apt-get install util-linux)`;
-    }
-    if (!findProgram("ip")) return "ip is not installed (apt-get install iproute2)";
-    const probe = spawnSync(findProgram("unshare")!, ["--net", "--", findProgram("ip")!, "link", "set", "lo", "up"], {
-      encoding: "utf8",
-      timeout: 5000,
-    });
-    if (probe.status !== 0) {
-      return `cannot create a network namespace (needs root or CAP_SYS_ADMIN): ${(probe.stderr || probe.error?.message || "").trim()}`;
-    }
-    return undefined;
-  })();
-  return cachedSkipReason;
+/** Interface names in the text of /proc/net/dev (the reader's namespace, unlike /sys/class/net). */
+export function interfacesIn(procNetDev: string): string[] {
+  return procNetDev
+    .split("\n")
+    .slice(2)
+    .map((line) => line.split(":")[0]!.trim())
+    .filter(Boolean)
+    .sort();
 }
 
 // Runs inside the namespace: 127.0.0.1:RELAY_PORT -> Unix socket RELAY_SOCKET.
@@ -99,8 +81,8 @@ process.on("exit", () => {
 });
 
 export async function startLoopbackNetns(options: LoopbackNetnsOptions): Promise<LoopbackNetns> {
-  const reason = loopbackNetnsSkipReason();
-  if (reason) throw new Error(reason);
+  const reason = missing("netns");
+  if (reason) throw new Error(`no loopback-only network namespace: ${reason}`);
   const socketPath = path.join(options.dir, "relay.sock");
   const bridge = await startBridge(socketPath, options.target);
 

@@ -10,10 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { missing, PROSODY, PROSODYCTL } from "./prerequisites.js";
 import { fakeOnionDomain, type ServerUnderTest, type TestAccount } from "./server-under-test.js";
-
-const PROSODY = "/usr/bin/prosody";
-const PROSODYCTL = "/usr/bin/prosodyctl";
 
 /** Modules this harness relies on; all ship with Prosody 0.12 in /usr/lib/prosody/modules. */
 export const PROSODY_MODULES = [
@@ -54,12 +52,6 @@ export interface ProsodyServer extends ServerUnderTest {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-/** Why the Prosody harness tests should be skipped, if they should. */
-export function prosodySkipReason(): string | undefined {
-  if (process.env.PURPLE_ONION_SKIP_PROSODY === "1") return "PURPLE_ONION_SKIP_PROSODY=1";
-  return undefined;
-}
-
 // Children still running when the test process exits (crash, jest killing a
 // worker) must not outlive it.
 const running = new Set<ChildProcess>();
@@ -68,9 +60,8 @@ process.on("exit", () => {
 });
 
 export async function startProsody(options: ProsodyOptions = {}): Promise<ProsodyServer> {
-  if (!existsSync(PROSODY) || !existsSync(PROSODYCTL)) {
-    throw new Error("prosody is not installed: apt-get install prosody (or set PURPLE_ONION_SKIP_PROSODY=1)");
-  }
+  const absent = missing("prosody");
+  if (absent) throw new Error(`${absent} (gate the test with requires("prosody"))`);
   const domain = options.domain ?? fakeOnionDomain();
   const passwords = normaliseAccounts(options.accounts ?? ["alice", "bob", "carol"]);
   const dir = mkdtempSync(join(tmpdir(), "purple-onion-prosody-"));

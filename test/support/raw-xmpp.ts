@@ -66,6 +66,21 @@ export class RawXmpp {
     }
   }
 
+  private pings = 0;
+
+  /**
+   * An XEP-0199 ping to the server, resolved when its answer arrives. The
+   * server handles a stream in order, so by then it has handled everything
+   * sent before, and whatever it sent us before the answer has arrived: wait
+   * on this, not on a sleep, before checking that something did NOT arrive.
+   * Needs a bound session.
+   */
+  async ping(timeoutMs = 5000): Promise<void> {
+    const id = `raw-ping-${++this.pings}`;
+    this.send(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await this.waitFor(new RegExp(`<iq[^>]*id="${id}"`), timeoutMs);
+  }
+
   /** Forget what arrived so far, so the next waitFor sees only new text. */
   clear(): void {
     this.received = "";

@@ -44,13 +44,6 @@ export interface RealTor {
   stop(): Promise<void>;
 }
 
-/** Why real-tor tests should be skipped, if they should. */
-export function realTorSkipReason(): string | undefined {
-  if (process.env.PURPLE_ONION_SKIP_TOR === "1") return "PURPLE_ONION_SKIP_TOR=1";
-  if (!existsSync(TOR)) return `${TOR} is not installed (apt-get install tor)`;
-  return undefined;
-}
-
 // A tor still running when the test process exits must not outlive it.
 const running = new Set<ChildProcess>();
 process.on("exit", () => {

@@ -8,39 +8,16 @@
 // a connected socket (glibc's resolver connect()s its UDP socket to the nameserver, then
 // sendmmsg()s the A and AAAA queries). close() forgets a connected fd; execve/clone say
 // which program (and which process, for threads) made each call.
-import { spawn, spawnSync, type ChildProcess, type StdioOptions } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { findProgram } from "./loopback-netns.js";
+import { findProgram, straceProbe } from "./prerequisites.js";
 
 export { parseStrace, type StraceReport, type TracedConnect, type TracedSend } from "./strace-parse.js";
 import { parseStrace, type StraceReport } from "./strace-parse.js";
 
 const TRACED_CALLS = "connect,sendto,sendmsg,sendmmsg,close,execve,clone,clone3,fork,vfork";
-
-let probed: { reason: string | undefined; seccomp: boolean } | undefined;
-
-function probe(): { reason: string | undefined; seccomp: boolean } {
-  if (probed) return probed;
-  const strace = findProgram("strace");
-  if (!strace) return (probed = { reason: "strace is not installed (apt-get install strace)", seccomp: false });
-  const run = (extra: string[]) =>
-    spawnSync(strace, ["-f", "-qq", ...extra, "-e", "trace=connect", "-o", "/dev/null", "/bin/true"], {
-      encoding: "utf8",
-      timeout: 10_000,
-    });
-  if (run(["--seccomp-bpf"]).status === 0) return (probed = { reason: undefined, seccomp: true });
-  const plain = run([]);
-  if (plain.status === 0) return (probed = { reason: undefined, seccomp: false });
-  const why = (plain.stderr || plain.error?.message || `exit ${plain.status}`).trim();
-  return (probed = { reason: `strace cannot trace here (ptrace not permitted?): ${why}`, seccomp: false });
-}
-
-/** Why programs cannot be traced on this machine, if they cannot. */
-export function straceSkipReason(): string | undefined {
-  return probe().reason;
-}
 
 export interface TraceOptions {
   cwd?: string;
@@ -67,9 +44,9 @@ export interface TracedProcess {
   stop(signal?: NodeJS.Signals): Promise<StraceReport>;
 }
 
-/** Starts `cmd args` under strace. Check straceSkipReason() first. */
+/** Starts `cmd args` under strace. Gate the test with requires("strace"). */
 export function traceProcess(cmd: string, args: readonly string[], opts: TraceOptions = {}): TracedProcess {
-  const { reason, seccomp } = probe();
+  const { reason, seccomp } = straceProbe();
   if (reason) throw new Error(reason);
   const ownFile = opts.traceFile === undefined;
   const dir = ownFile ? mkdtempSync(path.join(tmpdir(), "purple-onion-strace-")) : undefined;

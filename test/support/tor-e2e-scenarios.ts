@@ -1,7 +1,8 @@
 // Account servers on a real (private) Tor network: onions published from
 // the accounts' own keys, streams between daemons through Tor, circuit
 // isolation per account, tor dying and coming back, launch mode, and no DNS
-// or non-loopback traffic from the daemon (strace). Run by
+// or non-loopback traffic from the daemon (strace; only that scenario needs
+// strace, the others run without it). Run by
 // test/tor/tornet.test.ts on its network, so a test run starts one network.
 import { jest } from "@jest/globals";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,7 +13,8 @@ import type { StatusResult, TorReachResult } from "../../src/daemon/control-prot
 import { controlSocketPath } from "../../src/daemon/paths.js";
 import { TorControlConnection } from "../../src/tor/control-connection.js";
 import { DaemonProcess, tempDataDir } from "./daemon.js";
-import { straceSkipReason, traceProcess, type StraceReport, type TracedProcess } from "./strace.js";
+import { requires } from "./requires.js";
+import { traceProcess, type StraceReport, type TracedProcess } from "./strace.js";
 import type { TorNet } from "./tornet/tornet.js";
 
 
@@ -67,11 +69,7 @@ async function reach(dataDir: string, from: string, onion: string, timeoutMs = 6
 export function torE2eScenarios(getNet: () => TorNet): void {
   // Publishing, restarts and bootstrapping a launched tor take tens of seconds.
   jest.setTimeout(300_000);
-  const skip = straceSkipReason();
-  if (skip) {
-    test.skip(`purple-onion on the private Tor network (needs strace: ${skip})`, () => undefined);
-    return;
-  }
+  const strace = requires("strace");
   let net: TorNet;
   const dirs: string[] = [];
   const daemons: DaemonProcess[] = [];
@@ -97,11 +95,17 @@ export function torE2eScenarios(getNet: () => TorNet): void {
     net = getNet();
     const aDir = await daemon(attachArgs(0));
     a = { dir: aDir, alice: await account(aDir, "alice") };
-    // Daemon B runs under strace: everything it connects to is recorded.
-    const bDir = await daemon(attachArgs(1), (cmd, args) => {
-      traced = traceProcess(cmd, args);
-      return traced.child;
-    });
+    // Daemon B runs under strace where strace works: everything it connects to is recorded.
+    const underStrace = strace.missing === undefined;
+    const bDir = await daemon(
+      attachArgs(1),
+      underStrace
+        ? (cmd, args) => {
+            traced = traceProcess(cmd, args);
+            return traced.child;
+          }
+        : undefined,
+    );
     b = { dir: bDir, bob: await account(bDir, "bob"), carol: await account(bDir, "carol") };
   }, 120_000);
 
@@ -199,9 +203,10 @@ export function torE2eScenarios(getNet: () => TorNet): void {
     }
   });
 
-  test("the daemon never asked DNS and never connected outside loopback (strace)", async () => {
+  strace.test("the daemon never asked DNS and never connected outside loopback (strace)", async () => {
     const socksPort = net.clients[1]!.socksPort;
-    const report: StraceReport = await traced!.stop("SIGTERM");
+    if (!traced) throw new Error("daemon B was not started under strace");
+    const report: StraceReport = await traced.stop("SIGTERM");
     traced = undefined;
     // The trace did see the daemon's real work: its connections to tor's SOCKS and control ports.
     expect(report.connects.some((c) => c.port === socksPort)).toBe(true);

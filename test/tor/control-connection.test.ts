@@ -87,7 +87,9 @@ describe("commands and replies", () => {
     await until(() => events.length === 2);
     let done = false;
     void pending.then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 20));
+    // The event lines were parsed (both events arrived); a reply wrongly completed by
+    // them would have settled in a microtask, which all run before this immediate.
+    await new Promise((r) => setImmediate(r));
     expect(done).toBe(false);
     server.write("250-version=0.4.9.11\r\n250 OK\r\n");
     expect((await pending).lines[0]!.text).toBe("version=0.4.9.11");

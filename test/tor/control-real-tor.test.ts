@@ -13,11 +13,10 @@ import {
 import { parseQuotedList } from "../../src/tor/control-reply.js";
 import { expandedSecretKey, generateOnionSeed, onionAddressFromSeed } from "../../src/tor/onion-address.js";
 import { eventType, parseBootstrap } from "../../src/tor/tor-events.js";
-import { realTorSkipReason, startRealTor, type RealTor } from "../support/real-tor.js";
+import { startRealTor, type RealTor } from "../support/real-tor.js";
+import { requires } from "../support/requires.js";
 
-const skipReason = realTorSkipReason();
-const describeTor = skipReason ? describe.skip : describe;
-if (skipReason) console.warn(`skipping real-tor control tests: ${skipReason}`);
+const describeTor = requires("tor").describe;
 
 const START_TIMEOUT = 20_000;
 

@@ -17,8 +17,9 @@ import { isolationCredentials } from "../../src/tor/isolation.js";
 import { onionAddressFromSeed } from "../../src/tor/onion-address.js";
 import { dialThroughTor } from "../../src/tor/socks-dialer.js";
 import { FakeSocksServer } from "../support/fake-socks.js";
-import { findProgram, loopbackNetnsSkipReason } from "../support/loopback-netns.js";
-import { straceSkipReason, traceProcess } from "../support/strace.js";
+import { findProgram } from "../support/prerequisites.js";
+import { requires } from "../support/requires.js";
+import { traceProcess } from "../support/strace.js";
 
 const ONIONS = [1, 2, 3].map((n) => onionAddressFromSeed(Buffer.alloc(32, n)));
 const NAMES = [ONIONS[0]!, `conference.${ONIONS[1]!}`, ONIONS[2]!.toUpperCase()];
@@ -112,12 +113,7 @@ describe("no DNS lookups in-process", () => {
   });
 });
 
-const straceReason = straceSkipReason();
-const netnsReason = loopbackNetnsSkipReason();
-const systemReason = straceReason ?? netnsReason;
-if (systemReason) console.log(`skipping the strace no-DNS test: ${systemReason}`);
-
-(systemReason ? describe.skip : describe)("no DNS at the system-call level", () => {
+requires("strace", "netns").describe("no DNS at the system-call level", () => {
   test("a process dialling onion names makes no DNS traffic and connects only to 127.0.0.1", async () => {
     const dialer = fileURLToPath(new URL("../../src/tor/socks-dialer.js", import.meta.url));
     const fakeSocks = fileURLToPath(new URL("../support/fake-socks.js", import.meta.url));

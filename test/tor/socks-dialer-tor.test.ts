@@ -11,13 +11,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isolationCredentials } from "../../src/tor/isolation.js";
 import { onionAddressFromSeed } from "../../src/tor/onion-address.js";
-import { findProgram, loopbackNetnsSkipReason } from "../support/loopback-netns.js";
+import { findProgram } from "../support/prerequisites.js";
+import { requires } from "../support/requires.js";
+import { TOR as tor } from "../support/tornet/tor-binaries.js";
 
-const tor = findProgram("tor");
-const reason = !tor ? "tor is not installed (apt-get install tor)" : loopbackNetnsSkipReason();
-if (reason) console.log(`skipping the real-tor dialer test: ${reason}`);
-
-(reason ? describe.skip : describe)("dialThroughTor with a real tor", () => {
+requires("tor", "netns").describe("dialThroughTor with a real tor", () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), "po-tor-dial-"));

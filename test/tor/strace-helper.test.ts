@@ -5,8 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { findProgram, loopbackNetnsSkipReason } from "../support/loopback-netns.js";
-import { parseStrace, straceSkipReason, traceProcess } from "../support/strace.js";
+import { findProgram } from "../support/prerequisites.js";
+import { requires } from "../support/requires.js";
+import { parseStrace, traceProcess } from "../support/strace.js";
 
 describe("parseStrace on known output", () => {
   const sample = [
@@ -73,11 +74,7 @@ describe("parseStrace on known output", () => {
   });
 });
 
-const straceReason = straceSkipReason();
-if (straceReason) console.log(`skipping live strace tests: ${straceReason}`);
-const describeLive = straceReason ? describe.skip : describe;
-
-describeLive("traceProcess on a real program", () => {
+requires("strace").describe("traceProcess on a real program", () => {
   let dir: string;
   let tcp: Server;
   let unix: Server;
@@ -131,9 +128,7 @@ describeLive("traceProcess on a real program", () => {
     expect(report.execs.map((e) => e.path)).toContain(process.execPath);
   });
 
-  const netnsReason = loopbackNetnsSkipReason();
-  if (netnsReason) console.log(`skipping the DNS-attempt strace test: ${netnsReason}`);
-  (netnsReason ? test.skip : test)(
+  requires("netns").test(
     "a real dns.lookup is caught: glibc connects to the nameserver and sends to port 53 (in a namespace where only lo exists)",
     async () => {
       // The queries must not leave the machine, and must not even be addressed anywhere but

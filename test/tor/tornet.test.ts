@@ -10,6 +10,7 @@ import { connectToOnion, roundTrip, socksConnect, startEchoServer, type EchoServ
 import { freePorts } from "../support/tornet/ports.js";
 import { PortInUseError, TorProcess } from "../support/tornet/tor-process.js";
 import { startTorNet, type TorNet, type TorNetClient } from "../support/tornet/tornet.js";
+import { requires } from "../support/requires.js";
 import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 
 const ONION_PORT = 5269;
@@ -60,7 +61,7 @@ async function ensureOnion(): Promise<{ control: MiniControl; serviceId: string 
   return onion;
 }
 
-describe("private Tor network", () => {
+requires("tornet").describe("private Tor network", () => {
   beforeAll(async () => {
     const started = Date.now();
     net = await startTorNet({ clients: 2 });
@@ -180,7 +181,7 @@ describe("private Tor network", () => {
   describe("purple-onion on it", () => torE2eScenarios(theNet));
 });
 
-describe("tor processes of the harness", () => {
+requires("tornet").describe("tor processes of the harness", () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "purple-onion-tornet-proc-"));

@@ -1,0 +1,75 @@
+// scripts/in-loopback-netns.sh, which `npm test` runs the suite in: where no
+// namespace can be made it runs the command anyway outside CI, and exits 1
+// without running it in CI.
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { interfacesIn } from "../support/loopback-netns.js";
+import { asUser } from "../support/prerequisites.js";
+import { repoRoot, requires } from "../support/requires.js";
+
+const SCRIPT = path.join(repoRoot, "scripts/in-loopback-netns.sh");
+// What the script says when it cannot make a namespace, whoever runs it.
+const CANNOT = /^in-loopback-netns: (not running as root|cannot create a network namespace here: unshare: unshare failed: Operation not permitted); /;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "po-netns-script-"));
+  // An unshare that fails as it does without CAP_SYS_ADMIN, first on PATH.
+  writeFileSync(path.join(dir, "unshare"), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n');
+  chmodSync(path.join(dir, "unshare"), 0o755);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The environment of this process without CI, plus `extra`. */
+function env(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const { CI: _ci, ...rest } = process.env;
+  return { ...rest, ...extra };
+}
+
+function run(cmd: string[], extra: Record<string, string>, prefix: string[] = []) {
+  const [program, ...args] = [...prefix, "/bin/sh", SCRIPT, ...cmd];
+  const r = spawnSync(program!, args, { env: env(extra), encoding: "utf8", timeout: 20_000, cwd: "/" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const failingUnshare = () => ({ PATH: `${dir}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+
+test.each(["true", "1", "TRUE"])("CI=%s and no namespace possible: exit 1, the command does not run, stderr says why", (ci) => {
+  const r = run(["sh", "-c", "echo the-command-ran"], { ...failingUnshare(), CI: ci });
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toMatch(CANNOT);
+  expect(r.stderr).toContain(`CI=${ci} so sh is NOT run: CI runs the tests only where nothing but loopback can be reached`);
+});
+
+test("outside CI and no namespace possible: the command runs anyway, with a warning", () => {
+  const r = run(["sh", "-c", "echo the-command-ran; exit 3"], { ...failingUnshare(), CI: "false" });
+  expect(r.stdout).toBe("the-command-ran\n");
+  expect(r.status).toBe(3);
+  expect(r.stderr).toMatch(CANNOT);
+  expect(r.stderr).toContain("running sh WITHOUT a network namespace (it can reach the network)");
+});
+
+requires("other-user").test("as a user who is not root, CI=true: exit 1 without running the command", () => {
+  // nobody cannot read the work tree everywhere: give it a copy of the script.
+  const own = mkdtempSync(path.join(tmpdir(), "po-netns-nobody-"));
+  try {
+    chmodSync(own, 0o755);
+    copyFileSync(SCRIPT, path.join(own, "in-loopback-netns.sh"));
+    chmodSync(path.join(own, "in-loopback-netns.sh"), 0o755);
+    const [program, ...args] = [...asUser("nobody"), "/bin/sh", path.join(own, "in-loopback-netns.sh"), "sh", "-c", "echo the-command-ran"];
+    const r = spawnSync(program!, args, { env: env({ CI: "true" }), encoding: "utf8", timeout: 20_000, cwd: "/" });
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: "" });
+    expect(r.stderr).toMatch(/^in-loopback-netns: not running as root; CI=true so sh is NOT run/);
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+});
+
+requires("netns").test("with a namespace (CI=true): the command runs where only loopback exists, and its exit status comes back", () => {
+  const r = run(["sh", "-c", "cat /proc/self/net/dev; exit 5"], { CI: "true" });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 5, stderr: "" });
+  expect(interfacesIn(r.stdout)).toEqual(["lo"]);
+});
