@@ -113,7 +113,7 @@ export interface TorStatus {
    * words ("tor cannot reach any relay: check the network connection"), `reason` is tor's
    * keyword for it (CONNECTREFUSED, NOROUTE, ...).
    */
-  bootstrap?: { progress: number; summary: string; warning?: string; reason?: string; recommendation?: string };
+  bootstrap?: { progress: number; summary: string; warning?: string; reason?: string; recommendation?: string; count?: number };
   /** The SOCKS listener outbound streams use: "127.0.0.1:9050" or "unix:/path". */
   socks?: string;
   /** The pid of the tor the daemon launched (launch mode). */

@@ -68,7 +68,7 @@ export class DaemonTor {
   /** Open a server-to-server stream from `account` to `onion` through Tor, with the account's own circuits. */
   async reach(account: AccountRecord, onion: string): Promise<TorReachResult> {
     const socks = this.service.socks();
-    if (!socks) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "tor is not connected yet: see 'purple-onion status'");
+    if ("unavailable" in socks) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, socks.unavailable);
     const credentials = isolationCredentials(account.domain, this.isolationSecret);
     try {
       const dial = () => dialThroughTor(onion, S2S_VIRTUAL_PORT, { socks: socks.endpoint, verifyProxy: socks.verify, credentials, timeoutMs: REACH_TIMEOUT_MS });

@@ -53,6 +53,8 @@ export interface TorStatus {
     warning?: string;
     reason?: string;
     recommendation?: string;
+    /** How many times tor has seen this problem. */
+    count?: number;
   };
   /** "127.0.0.1:9050" or "unix:/path". */
   socks?: string;
@@ -71,6 +73,8 @@ export class TorService {
   private error: string | undefined;
   private bootstrap: TorStatus["bootstrap"] = { progress: 0, summary: "starting" };
   private socksEndpoint: SocksEndpoint | undefined;
+  /** Why there is no SOCKS endpoint, when tor has none. */
+  private socksProblem: string | undefined;
   /** The uid of the tor we are connected to (known once connected). */
   private torUid: number | undefined;
   private readonly changeListeners = new Set<(s: TorStatus) => void>();
@@ -150,11 +154,11 @@ export class TorService {
     return { previous, pin: this.trust.pin, state: this.state, error: outcome.error };
   }
 
-  /** Where outbound streams go, with the check that it is still tor's; undefined until connected. */
-  socks(): { endpoint: SocksEndpoint; verify: (socket: Socket) => string | undefined } | undefined {
+  /** Where outbound streams go, with the check that it is still tor's; or why there is no such place. */
+  socks(): { endpoint: SocksEndpoint; verify: (socket: Socket) => string | undefined } | { unavailable: string } {
     const endpoint = this.socksEndpoint;
     const uid = this.torUid;
-    if (!endpoint || uid === undefined) return undefined;
+    if (!endpoint || uid === undefined) return { unavailable: this.socksProblem ?? "tor is not connected yet: see 'purple-onion status'" };
     return { endpoint, verify: (socket) => verifySocksPeer(endpoint, socket, uid) };
   }
 
@@ -184,8 +188,20 @@ export class TorService {
 
   private async onConnected(c: TorControlConnection): Promise<void> {
     const torUid = this.torUid!;
-    const socks = this.opts.socks ?? (await discoverSocks(c));
-    this.trust.checkSocksListener(socks, torUid);
+    let socks: SocksEndpoint | undefined = this.opts.socks;
+    if (!socks) {
+      try {
+        socks = await discoverSocks(c);
+      } catch (err) {
+        // Inbound still works (the onions); only reaching other servers needs SOCKS.
+        this.socksProblem = (err as Error).message;
+        this.opts.log.warn("tor has no usable SOCKS listener: other servers cannot be reached", { error: this.socksProblem });
+      }
+    }
+    if (socks) {
+      this.trust.checkSocksListener(socks, torUid);
+      this.socksProblem = undefined;
+    }
     this.socksEndpoint = socks;
     const info = await c.getInfo("status/bootstrap-phase");
     this.applyBootstrap(parseBootstrap(info["status/bootstrap-phase"] ?? ""));
@@ -202,7 +218,7 @@ export class TorService {
     if (!b) return;
     const problem = explainBootstrapProblem(b);
     this.bootstrap = { progress: b.progress, summary: b.summary };
-    if (problem) Object.assign(this.bootstrap, { warning: problem, reason: b.reason, recommendation: b.recommendation });
+    if (problem) Object.assign(this.bootstrap, { warning: problem, reason: b.reason, recommendation: b.recommendation, count: b.count });
     // Progress for a long wait, without flooding the log.
     if (b.progress !== this.lastLoggedProgress) {
       this.lastLoggedProgress = b.progress;

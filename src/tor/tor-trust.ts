@@ -19,9 +19,8 @@
 // Only a connection that passed all of this is handed on (and gets ADD_ONION).
 import { lstatSync } from "node:fs";
 import type { Logger } from "../daemon/logger.js";
-import { canReadSocketOwners, describeUid, listenerUids, socketPeerUid } from "../net/socket-owner.js";
+import { canReadSocketOwners, describeUid, listenerUids, readSocketTables, socketPeerUid, type TcpSocketEntry } from "../net/socket-owner.js";
 import type { AuthChoice, AuthMethod, ProtocolInfo } from "./control-auth.js";
-import { TorAuthError } from "./control-auth.js";
 import { TorControlConnection, describeTarget, type ControlTarget } from "./control-connection.js";
 import type { PinStore, TorPin } from "./tor-pin.js";
 
@@ -33,6 +32,8 @@ export interface TorTrustConfig {
   /** --tor-user: the uid tor must run as, known in advance (launch mode: our own). */
   torUid?: number;
   connectTimeoutMs?: number;
+  /** Tests only: where the kernel's socket tables come from. */
+  readSocketTable?: () => TcpSocketEntry[];
 }
 
 export type TorTrustFailure =
@@ -105,19 +106,14 @@ export class TorTrust {
     try {
       if (!("path" in target)) {
         // The listener we checked may have been replaced between the check and the connect.
-        const peer = socketPeerUid(conn.socketEnds);
+        const peer = socketPeerUid(conn.socketEnds, this.table());
         if (peer !== ownerUid) {
           throw new TorTrustError("wrong-owner", `the connection to ${where} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not ${describeUid(ownerUid)}; nothing was sent to it`);
         }
       }
       const info = await conn.protocolInfo();
       const choice = this.choose(info, pin, ownerUid, where, target);
-      let method: AuthMethod;
-      try {
-        method = await conn.authenticate(choice);
-      } catch (err) {
-        throw this.explainAuthFailure(err, info, pin);
-      }
+      const method = await conn.authenticate(choice);
       let current = pin;
       const newlyPinned = !pin;
       if (!current) {
@@ -142,6 +138,10 @@ export class TorTrust {
     }
   }
 
+  private table(): TcpSocketEntry[] {
+    return (this.config.readSocketTable ?? readSocketTables)();
+  }
+
   /** The uid owning a control or SOCKS endpoint, from the kernel's view of it. */
   private endpointOwner(target: ControlTarget, where: string, what: string): number {
     if ("path" in target) {
@@ -158,7 +158,7 @@ export class TorTrust {
     if (!canReadSocketOwners()) {
       throw new TorTrustError("unverifiable", `cannot tell who listens on ${where} on this system (no /proc/net/tcp): use tor's Unix socket instead (ControlSocket / SocksPort unix:PATH)`);
     }
-    const uids = listenerUids(target.host, target.port);
+    const uids = listenerUids(target.host, target.port, this.table());
     if (uids.length === 0) throw new TorTrustError("not-listening", `nothing listens on ${where}: is tor running, with this ${what}?`);
     if (uids.length > 1) {
       throw new TorTrustError("wrong-owner", `several users listen on ${where} (${uids.map((u) => describeUid(u)).join(", ")}): refusing to use it as tor's ${what}`);
@@ -172,6 +172,8 @@ export class TorTrust {
     if (pin && configured && configured.method !== pin.auth) {
       throw new TorTrustError("pin-mismatch", `tor was pinned with ${pin.auth} authentication, but ${configured.method} is configured now; nothing was sent: ${REPIN}`);
     }
+    const offered = new Set(info.methods.map((m) => m.toUpperCase()));
+    if (!offered.has(method)) throw notOffered(method, offered, info.methods, pin);
     switch (method) {
       case "SAFECOOKIE": {
         const fromConfig = configured?.method === "SAFECOOKIE" ? configured.cookieFile : undefined;
@@ -199,18 +201,23 @@ export class TorTrust {
         return { method };
     }
   }
+}
 
-  private explainAuthFailure(err: unknown, info: ProtocolInfo, pin: TorPin | undefined): Error {
-    if (!(err instanceof TorAuthError) || err.reason !== "method-not-offered") return err as Error;
-    const offered = new Set(info.methods.map((m) => m.toUpperCase()));
-    if (pin) return new TorTrustError("pin-mismatch", `${err.message}; tor was pinned with ${pin.auth}: ${REPIN}`);
-    if (offered.has("HASHEDPASSWORD")) return new TorTrustError("policy", "tor wants a password: put it in a file and pass --tor-password-file FILE");
-    if (offered.has("NULL") && offered.size === 1) {
-      return new TorTrustError("policy", "tor's control port needs no authentication, which any local user could abuse: set CookieAuthentication 1 in tor's configuration (or, for a Unix ControlSocket only, pass --tor-auth none)");
-    }
-    if (offered.has("COOKIE") && !offered.has("SAFECOOKIE")) {
-      return new TorTrustError("policy", "tor offers only COOKIE authentication, which hands the cookie to whoever listens on the port: use a tor that offers SAFECOOKIE (any tor since 0.2.3)");
-    }
-    return err;
+/** Tor does not offer the method we would use: what the user can do about it. */
+function notOffered(method: AuthMethod, offered: Set<string>, listed: string[], pin: TorPin | undefined): TorTrustError {
+  const offers = `tor offers ${listed.join(", ") || "no authentication method"}`;
+  if (pin) return new TorTrustError("pin-mismatch", `tor was pinned with ${pin.auth} authentication, but ${offers}; nothing was sent: ${REPIN}`);
+  if (method === "SAFECOOKIE" && offered.has("HASHEDPASSWORD")) {
+    return new TorTrustError("policy", "tor wants a password: put it in a file and pass --tor-password-file FILE");
   }
+  if (method === "SAFECOOKIE" && offered.has("NULL")) {
+    return new TorTrustError(
+      "policy",
+      "tor's control port needs no authentication, which any local user could abuse: set CookieAuthentication 1 in tor's configuration (or, for a Unix ControlSocket only, pass --tor-auth none)",
+    );
+  }
+  if (method === "SAFECOOKIE" && offered.has("COOKIE")) {
+    return new TorTrustError("policy", "tor offers only COOKIE authentication, which hands the cookie to whoever listens on the port: use a tor that offers SAFECOOKIE (any tor since 0.2.3)");
+  }
+  return new TorTrustError("policy", `${method} authentication is configured, but ${offers}`);
 }

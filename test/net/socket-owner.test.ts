@@ -14,6 +14,7 @@ import {
   uidOfUser,
 } from "../../src/net/socket-owner.js";
 import { connectAsOtherUser } from "../support/other-user.js";
+import { requires } from "../support/requires.js";
 
 // Lines as Linux prints them (x86-64, little-endian): a listener on 127.0.0.1:9051 (uid 102),
 // a connection 127.0.0.1:40000 -> 127.0.0.1:9051 from uid 1000 and the accepted end (uid 102).
@@ -114,8 +115,7 @@ describe("on this machine's live tables", () => {
     client.destroy();
   });
 
-  const asRoot = process.getuid?.() === 0;
-  (asRoot ? test : test.skip)("a connection from another user (nobody, via setpriv) shows that user's uid", async () => {
+  requires("other-user").test("a connection from another user (nobody, via setpriv) shows that user's uid", async () => {
     const seen = new Promise<number | undefined>((resolve) => server.once("connection", (s: Socket) => resolve(socketPeerUid(s, readSocketTables()))));
     const [uid, stranger] = await Promise.all([seen, connectAsOtherUser(port, "", { waitMs: 1000 })]);
     expect(stranger.uid).toBe(65534);

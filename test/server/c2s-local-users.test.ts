@@ -11,10 +11,9 @@ import { PassThrough } from "node:stream";
 import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
 import { connectAsOtherUser } from "../support/other-user.js";
 import { RawXmpp } from "../support/raw-xmpp.js";
+import { requires } from "../support/requires.js";
 
-const asRoot = process.getuid?.() === 0;
-
-(asRoot ? describe : describe.skip)("a client run by another local user", () => {
+requires("other-user").describe("a client run by another local user", () => {
   let d: InProcessDaemon;
   let domain: string;
   beforeAll(async () => {

@@ -17,7 +17,8 @@ export interface FakeConnection {
 export type FakeHandler = (line: string, conn: FakeConnection) => string | null | undefined;
 
 export interface FakeTorControl {
-  target: { host: string; port: number };
+  /** 127.0.0.1 and a free port, or the Unix socket asked for. */
+  target: { host: string; port: number } | { path: string };
   connections: FakeConnection[];
   /** Date.now() of every accepted connection. */
   acceptedAt: number[];
@@ -47,7 +48,7 @@ export function defaultAnswer(line: string): string {
   }
 }
 
-export async function startFakeTorControl(handler?: FakeHandler): Promise<FakeTorControl> {
+export async function startFakeTorControl(handler?: FakeHandler, where?: { path: string }): Promise<FakeTorControl> {
   const connections: FakeConnection[] = [];
   const acceptedAt: number[] = [];
   const waiters: (() => void)[] = [];
@@ -56,7 +57,7 @@ export async function startFakeTorControl(handler?: FakeHandler): Promise<FakeTo
     for (const w of waiters.splice(0)) w();
   };
   const fake: FakeTorControl = {
-    target: { host: "127.0.0.1", port: 0 },
+    target: where ?? { host: "127.0.0.1", port: 0 },
     connections,
     acceptedAt,
     refuse: false,
@@ -120,9 +121,10 @@ export async function startFakeTorControl(handler?: FakeHandler): Promise<FakeTo
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    if (where) server.listen(where.path, () => resolve());
+    else server.listen(0, "127.0.0.1", () => resolve());
   });
   const address = server.address();
-  fake.target.port = typeof address === "object" && address ? address.port : 0;
+  if (!where) fake.target = { host: "127.0.0.1", port: typeof address === "object" && address ? address.port : 0 };
   return fake;
 }

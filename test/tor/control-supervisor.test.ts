@@ -1,7 +1,7 @@
 // TorControlSupervisor against an in-process fake control port.
 import { PassThrough } from "node:stream";
 import { createLogger, type Logger } from "../../src/daemon/logger.js";
-import { TorControlConnection } from "../../src/tor/control-connection.js";
+import { TorControlConnection, describeTarget, type ControlTarget } from "../../src/tor/control-connection.js";
 import type { TorReply } from "../../src/tor/control-reply.js";
 import { TorControlSupervisor, type OpenedConnection, type SupervisorState } from "../../src/tor/control-supervisor.js";
 import { startFakeTorControl, type FakeTorControl } from "../support/fake-tor-control.js";
@@ -54,9 +54,9 @@ function supervise(opts: Partial<ConstructorParameters<typeof TorControlSupervis
 }
 
 /** Connect and authenticate with NULL, as the fake tor offers. */
-async function openNull(target: { host: string; port: number }): Promise<OpenedConnection> {
+async function openNull(target: ControlTarget): Promise<OpenedConnection> {
   const conn = await TorControlConnection.connect(target);
-  return { conn, method: await conn.authenticate({ method: "NULL" }), where: `${target.host}:${target.port}` };
+  return { conn, method: await conn.authenticate({ method: "NULL" }), where: describeTarget(target) };
 }
 
 async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
