@@ -34,10 +34,21 @@ export class Store {
   readonly vcards: VcardRepo;
   readonly settings: SettingsRepo;
 
+  // Built once: better-sqlite3's db.transaction() makes four wrappers per call, and the
+  // server opens a transaction for every stanza it handles.
+  private readonly inTransaction: <T>(fn: () => T) => T;
+
   constructor(
     private readonly db: Database.Database,
     options: StoreOptions = {},
   ) {
+    this.inTransaction = db.transaction(<T>(fn: () => T): T => {
+      const result = fn();
+      if (isPromiseLike(result)) {
+        throw new TypeError("Store.transaction() needs a synchronous function; it got a promise");
+      }
+      return result;
+    }) as <T>(fn: () => T) => T;
     this.accounts = new AccountRepo(db);
     this.keys = new KeyRepo(db);
     this.roster = new RosterRepo(db);
@@ -61,13 +72,7 @@ export class Store {
    * stay open across an await.
    */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(() => {
-      const result = fn();
-      if (isPromiseLike(result)) {
-        throw new TypeError("Store.transaction() needs a synchronous function; it got a promise");
-      }
-      return result;
-    })();
+    return this.inTransaction(fn);
   }
 
   /** Closes the file (checkpointing the WAL). Safe to call twice. */
