@@ -8,12 +8,13 @@ import type { AccountHost } from "./account-host.js";
 import type { C2sSession } from "./c2s-session.js";
 import type { Router } from "./router.js";
 import { cloneElement, xmppStamp } from "./stanza.js";
+import type { UnitOfWork } from "./unit-of-work.js";
 
 export class OfflineMessages {
   constructor(private readonly router: Router, private readonly db: Store, private readonly log: Logger) {}
 
   /** A message for an account with no available resource (XEP-0160 section 3). */
-  store(host: AccountHost, message: Element): void {
+  store(unit: UnitOfWork, host: AccountHost, message: Element): void {
     const type = message.attrs.type ?? "normal";
     if (type !== "normal" && type !== "chat") return;
     // XEP-0334: the sender asked us not to keep it.
@@ -25,23 +26,23 @@ export class OfflineMessages {
     for (const child of message.children) stored.cnode(typeof child === "string" ? child : cloneElement(child));
     stored.c("delay", { xmlns: NS.DELAY, from: host.domain, stamp: xmppStamp(stamp) });
     try {
-      // Written (and fsynced) before we read the next stanza: a crash after this loses nothing.
+      // Committed (and fsynced) with the unit, before we read the next stanza: a crash after this loses nothing.
       this.db.offline.push(host.bareJid.toString(), stored.toString(), stamp);
     } catch (err) {
       if (err instanceof StoreError && err.code === "quota") {
         this.log.warn("offline storage full; bouncing a message", { account: host.bareJid.toString() });
-        return this.router.bounce(message, "service-unavailable", "the recipient's offline storage is full");
+        return this.router.bounce(unit, message, "service-unavailable", "the recipient's offline storage is full");
       }
       throw err;
     }
   }
 
   /** Hand stored messages to a session that just became available, oldest first. */
-  deliver(host: AccountHost, session: C2sSession): void {
+  deliver(unit: UnitOfWork, host: AccountHost, session: C2sSession): void {
     const owner = host.bareJid.toString();
     const stored = this.db.offline.list(owner);
     if (stored.length === 0) return;
-    for (const m of stored) session.send(m.stanzaXml);
+    for (const m of stored) unit.send(session, m.stanzaXml);
     this.db.offline.remove(stored.map((m) => m.id));
     this.log.info("delivered offline messages", { count: stored.length, session: session.id });
   }
