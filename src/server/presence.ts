@@ -47,6 +47,7 @@ export class Presence {
   fromClientBroadcast(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
     const type = stanza.attrs.type;
     if (type !== undefined && type !== "unavailable") return; // probes, subscriptions and errors need a 'to'
+    const host = session.host!;
     if (type === "unavailable") {
       if (!session.available) return;
       session.available = false;
@@ -62,6 +63,9 @@ export class Presence {
     session.lastPresence = cloneElement(stanza);
     this.broadcast(unit, session, stanza);
     if (initial) this.initialPresence(unit, session);
+    // XEP-0160: stored messages go to a resource that is available with a non-negative priority;
+    // also on a later update, for messages a vanished resource never acknowledged (offline.ts).
+    if (session.priority >= 0) this.router.offline.deliver(unit, host, session);
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#section-4.2.2 (probes) and 4.2.4 (what the new resource learns)
@@ -76,7 +80,6 @@ export class Presence {
     }
     // Subscription requests that arrived while the user was offline (RFC 6121 3.1.3).
     for (const pending of this.store.roster.listPendingIn(owner)) unit.send(session, pending.stanzaXml);
-    if (!session.initialPresenceSent && session.priority >= 0) this.router.offline.deliver(unit, host, session);
     session.initialPresenceSent = true;
   }
 

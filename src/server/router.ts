@@ -13,6 +13,7 @@ import type { C2sSession } from "./c2s-session.js";
 import type { Carbons } from "./carbons.js";
 import type { ServerLimits } from "./limits.js";
 import type { OfflineMessages } from "./offline.js";
+import { PendingIqs } from "./pending-iqs.js";
 import type { Presence } from "./presence.js";
 import { errorReply, iqKey } from "./stanza.js";
 import { UnitsOfWork, type UnitOfWork } from "./unit-of-work.js";
@@ -58,9 +59,12 @@ export class Router {
   offline!: OfflineMessages;
   carbons!: Carbons;
   readonly units: UnitsOfWork;
+  /** iqs the server sent and awaits an answer to. */
+  readonly iqs: PendingIqs;
 
   constructor(readonly deps: RouterDeps) {
     this.units = new UnitsOfWork(deps.store, deps.log);
+    this.iqs = new PendingIqs(this.units, deps.log);
   }
 
   use(module: ServerModule): void {
@@ -91,10 +95,12 @@ export class Router {
     this.units.run((unit) => this.handleFromClient(unit, session, stanza));
   }
 
-  /** A bound session is gone: its presence goes away. */
+  /** A bound session is gone: its presence goes away, and what it was asked is not answered. */
   sessionClosed(session: C2sSession): void {
     try {
       this.units.run((unit) => {
+        // First: what it was asked is abandoned even if the rest of the unit fails.
+        this.iqs.sinkClosed(unit, session);
         this.presence.sessionClosed(unit, session);
       });
     } catch (err) {
@@ -197,7 +203,11 @@ export class Router {
   /** iqs the server answers: to the domain, or to the bare JID on the account's behalf. */
   private serverIq(unit: UnitOfWork, iq: Element, to: Jid, host: AccountHost): void {
     const type = iq.attrs.type;
-    if (type === "result" || type === "error") return; // answers to our pings; nothing else awaits them
+    // An answer to an iq of ours (pending-iqs.ts), or to nothing that waits: dropped either way.
+    if (type === "result" || type === "error") {
+      this.iqs.answer(unit, iq);
+      return;
+    }
     const from = parseJid(iq.attrs.from ?? "");
     if (!from) return;
     const session = host.isUser(from) ? host.sessions.get(from.resource) : undefined;

@@ -4,7 +4,8 @@
 // hook, and its roster items, pending subscriptions and roster versions must be exactly the state
 // before the operation or the state after it. N grows until the operation completes without
 // reaching N. A daemon killed during the operation must also have sent nothing of it: its
-// stanzas leave only after the commit.
+// stanzas leave only after the commit. The same holds for the unit that deletes offline
+// messages once the client acknowledged them (src/server/offline.ts).
 import { jest } from "@jest/globals";
 import Database from "better-sqlite3";
 import { spawn } from "node:child_process";
@@ -18,7 +19,7 @@ import { RawXmpp } from "../support/raw-xmpp.js";
 jest.setTimeout(240_000);
 
 const HOOK = new URL("../support/kill-after-statements.js", import.meta.url).href;
-const LOCALPARTS = ["alice", "bob", "carol", "dave", "erin", "frank"] as const;
+const LOCALPARTS = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"] as const;
 type Who = (typeof LOCALPARTS)[number];
 
 let template: string;
@@ -54,6 +55,7 @@ function snapshot(dataDir: string): string {
       items: db.prepare("SELECT owner, contact, name, subscription, ask, approved, groups_json FROM roster_items ORDER BY owner, contact").all(),
       pending: db.prepare("SELECT owner, contact, stanza_xml FROM pending_subscriptions_in ORDER BY owner, contact").all(),
       versions: db.prepare("SELECT jid, roster_version FROM accounts ORDER BY jid").all(),
+      offline: db.prepare("SELECT owner, stanza_xml FROM offline_messages ORDER BY id").all(),
     });
   } finally {
     db.close();
@@ -62,7 +64,7 @@ function snapshot(dataDir: string): string {
 
 const presence = (type: string, to: Who) => `<presence type='${type}' to='${accounts[to].jid}'/>`;
 
-// The template: six accounts in three pairs, each pair set up for one operation.
+// The template: eight accounts in four pairs, each pair set up for one operation.
 beforeAll(async () => {
   template = tempDataDir();
   const d = new DaemonProcess(template, ["--c2s-port", "0"]);
@@ -74,7 +76,7 @@ beforeAll(async () => {
     }
     const port = portOf(d);
     const c = {} as Record<Who, RawXmpp>;
-    for (const lp of LOCALPARTS) c[lp] = await login(port, lp, "setup");
+    for (const lp of LOCALPARTS) if (lp !== "gina") c[lp] = await login(port, lp, "setup");
     const step = async (who: Who, xml: string) => {
       c[who].send(xml);
       await sync(c[who]);
@@ -90,6 +92,9 @@ beforeAll(async () => {
     await step("frank", presence("subscribe", "erin"));
     await step("erin", presence("subscribed", "frank"));
     await step("erin", presence("subscribe", "frank"));
+    // gina has never been online: three messages from hank wait for her.
+    for (const i of [1, 2, 3]) c.hank.send(`<message type='chat' to='${accounts.gina.jid}' id='m${i}'><body>offline ${i}</body></message>`);
+    await sync(c.hank);
     for (const cl of open.splice(0)) cl.close();
   } finally {
     expect(await d.stop("SIGTERM")).toBe(0);
@@ -112,8 +117,6 @@ interface Operation {
   stanza: (received: string) => string;
   /** Text the actor receives once the operation committed (its own roster push or iq result). */
   done: RegExp;
-  /** Statements that run after the operation's commit before `done` arrives (a unit of their own). */
-  trailing?: number;
 }
 
 interface Run {
@@ -211,13 +214,11 @@ async function sweep(op: Operation): Promise<Run[]> {
   const old = snapshot(template);
   const after = last.state;
   expect(after).not.toEqual(old);
-  // Every statement of the operation was a place to die.
+  // Every statement of the operation was a place to die; the last one is the COMMIT.
   expect(last.statements).toBe(runs.length - 1);
-  // Its commit is the last statement of its unit (before any trailing unit).
-  const commit = last.statements! - (op.trailing ?? 0);
   const outcomes = runs.map((r) => ({ n: r.n, state: describe(r.state, old, after) }));
   // Exactly the old state for a kill after any statement before the commit, the new one after it.
-  expect(outcomes).toEqual(runs.map((r) => ({ n: r.n, state: r.n < commit ? "old" : "new" })));
+  expect(outcomes).toEqual(runs.map((r) => ({ n: r.n, state: r.n < last.statements! ? "old" : "new" })));
   return runs;
 }
 
@@ -254,4 +255,20 @@ test("removing a contact: the item, the pending request and the contact's side g
     done: /<iq[^>]*id="remove"[^>]*type="result"|<iq[^>]*type="result"[^>]*id="remove"/,
   });
   report.push(`  roster remove: ${runs.length - 1} statements, killed after each of them`);
+});
+
+test("acknowledging offline messages: all of them go, or none", async () => {
+  const runs = await sweep({
+    actor: "gina",
+    contact: "hank",
+    // The answer to the ping that followed the three messages, then a ping of ours to see it
+    // done (a unit that writes nothing, hence runs no statement).
+    stanza: (received) => {
+      const id = /<iq[^>]*id="(offline-[0-9a-f]+)"/.exec(received)?.[1];
+      if (!id) throw new Error(`no offline ping among:\n${received}`);
+      return `<iq type='result' id='${id}'/><iq type='get' id='after-ack'><ping xmlns='urn:xmpp:ping'/></iq>`;
+    },
+    done: /id="after-ack"/,
+  });
+  report.push(`  offline acknowledgement: ${runs.length - 1} statements, killed after each of them`);
 });
