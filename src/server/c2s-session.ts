@@ -41,8 +41,6 @@ export class C2sSession {
   available = false;
   priority = 0;
   lastPresence: Element | undefined;
-  /** Sent initial presence at least once. */
-  initialPresenceSent = false;
   /** Requested the roster: receives roster pushes (RFC 6121 2.1.6). */
   rosterInterested = false;
   carbons = false;

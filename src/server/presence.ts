@@ -80,7 +80,6 @@ export class Presence {
     }
     // Subscription requests that arrived while the user was offline (RFC 6121 3.1.3).
     for (const pending of this.store.roster.listPendingIn(owner)) unit.send(session, pending.stanzaXml);
-    session.initialPresenceSent = true;
   }
 
   fromClientDirected(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
