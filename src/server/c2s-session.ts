@@ -43,8 +43,6 @@ export class C2sSession {
   available = false;
   priority = 0;
   lastPresence: Element | undefined;
-  /** Sent initial presence at least once (offline messages go out then). */
-  initialPresenceSent = false;
   /** Requested the roster: receives roster pushes (RFC 6121 2.1.6). */
   rosterInterested = false;
   carbons = false;
@@ -96,7 +94,11 @@ export class C2sSession {
     return this.jid ? this.jid.toString() : "";
   }
 
-  /** Queue a stanza (or raw XML) for the client; writes are coalesced per event-loop turn. */
+  /**
+   * Queue a stanza (or raw XML) for the client. What the router sends arrives here only after the
+   * unit of work that produced it committed (unit-of-work.ts); writes are coalesced per
+   * event-loop turn only to save system calls.
+   */
   send(el: Element | string): void {
     if (this.state === "closed") return;
     const text = typeof el === "string" ? el : el.toString();

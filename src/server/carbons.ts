@@ -6,6 +6,7 @@ import type { AccountHost } from "./account-host.js";
 import type { C2sSession } from "./c2s-session.js";
 import type { ServerModule } from "./router.js";
 import { cloneElement, errorReply, iqResult } from "./stanza.js";
+import type { UnitOfWork } from "./unit-of-work.js";
 
 // https://xmpp.org/extensions/xep-0280.html#which-messages
 function eligible(message: Element): boolean {
@@ -32,15 +33,15 @@ export class Carbons {
   }
 
   /** A local user's client sent a message: its other carbons-enabled resources get a copy. */
-  afterSent(sender: C2sSession, message: Element): void {
+  afterSent(unit: UnitOfWork, sender: C2sSession, message: Element): void {
     if (!eligible(message)) return;
-    for (const s of sender.host!.sessions.values()) if (s !== sender && s.carbons) s.send(this.wrap("sent", sender.host!, message, s));
+    for (const s of sender.host!.sessions.values()) if (s !== sender && s.carbons) unit.send(s, this.wrap("sent", sender.host!, message, s));
   }
 
   /** A message reached some resources of a local user: the other carbons-enabled ones get a copy. */
-  afterReceived(host: AccountHost, message: Element, deliveredTo: C2sSession[]): void {
+  afterReceived(unit: UnitOfWork, host: AccountHost, message: Element, deliveredTo: C2sSession[]): void {
     if (!eligible(message)) return;
-    for (const s of host.sessions.values()) if (s.carbons && !deliveredTo.includes(s)) s.send(this.wrap("received", host, message, s));
+    for (const s of host.sessions.values()) if (s.carbons && !deliveredTo.includes(s)) unit.send(s, this.wrap("received", host, message, s));
   }
 
   private wrap(kind: "sent" | "received", host: AccountHost, message: Element, to: C2sSession): Element {

@@ -9,6 +9,7 @@ import type { C2sSession } from "./c2s-session.js";
 import type { Roster } from "./roster.js";
 import type { Router } from "./router.js";
 import { cloneElement } from "./stanza.js";
+import type { UnitOfWork } from "./unit-of-work.js";
 
 const SUBSCRIPTION_TYPES = new Set(["subscribe", "subscribed", "unsubscribe", "unsubscribed"]);
 
@@ -43,7 +44,7 @@ export class Presence {
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#section-4.2 (initial), 4.4 (updates), 4.5 (unavailable)
-  fromClientBroadcast(session: C2sSession, stanza: Element): void {
+  fromClientBroadcast(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
     const type = stanza.attrs.type;
     if (type !== undefined && type !== "unavailable") return; // probes, subscriptions and errors need a 'to'
     const host = session.host!;
@@ -51,8 +52,8 @@ export class Presence {
       if (!session.available) return;
       session.available = false;
       session.lastPresence = undefined;
-      this.broadcast(session, stanza);
-      this.undirect(session);
+      this.broadcast(unit, session, stanza);
+      this.undirect(unit, session);
       return;
     }
     const initial = !session.available;
@@ -60,59 +61,65 @@ export class Presence {
     session.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
     session.available = true;
     session.lastPresence = cloneElement(stanza);
-    this.broadcast(session, stanza);
-    if (!initial) return;
-    const owner = host.bareJid.toString();
-    for (const item of this.store.roster.list(owner)) {
-      if (hasTo(item.subscription)) this.router.route(xml("presence", { type: "probe", from: owner, to: item.jid }));
-    }
-    for (const other of host.availableSessions()) {
-      if (other !== session && other.lastPresence) session.send(this.addressed(other.lastPresence, other.fullJid, session.fullJid));
-    }
-    // Subscription requests that arrived while the user was offline (RFC 6121 3.1.3).
-    for (const pending of this.store.roster.listPendingIn(owner)) session.send(pending.stanzaXml);
-    if (!session.initialPresenceSent && session.priority >= 0) this.router.offline.deliver(host, session);
-    session.initialPresenceSent = true;
+    this.broadcast(unit, session, stanza);
+    if (initial) this.initialPresence(unit, session);
+    // XEP-0160: stored messages go to a resource that is available with a non-negative priority;
+    // also on a later update, for messages a vanished resource never acknowledged (offline.ts).
+    if (session.priority >= 0) this.router.offline.deliver(unit, host, session);
   }
 
-  fromClientDirected(session: C2sSession, stanza: Element): void {
+  // https://www.rfc-editor.org/rfc/rfc6121#section-4.2.2 (probes) and 4.2.4 (what the new resource learns)
+  private initialPresence(unit: UnitOfWork, session: C2sSession): void {
+    const host = session.host!;
+    const owner = host.bareJid.toString();
+    for (const item of this.store.roster.list(owner)) {
+      if (hasTo(item.subscription)) this.router.route(unit, xml("presence", { type: "probe", from: owner, to: item.jid }));
+    }
+    for (const other of host.availableSessions()) {
+      if (other !== session && other.lastPresence) unit.send(session, this.addressed(other.lastPresence, other.fullJid, session.fullJid));
+    }
+    // Subscription requests that arrived while the user was offline (RFC 6121 3.1.3).
+    for (const pending of this.store.roster.listPendingIn(owner)) unit.send(session, pending.stanzaXml);
+  }
+
+  fromClientDirected(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
     const type = stanza.attrs.type;
-    if (this.isSubscriptionType(stanza)) return this.outboundSubscription(session.host!, stanza);
+    if (this.isSubscriptionType(stanza)) return this.outboundSubscription(unit, session.host!, stanza);
     if (type === "probe") return; // clients have no business probing; the server does it for them
     const to = stanza.attrs.to!;
     if (type === "unavailable") session.directedPresence.delete(to);
     else if (type === undefined && session.available) session.directedPresence.add(to);
-    this.router.route(stanza);
+    this.router.route(unit, stanza);
   }
 
   /** The session went away without saying unavailable: say it for it. */
-  sessionClosed(session: C2sSession): void {
+  sessionClosed(unit: UnitOfWork, session: C2sSession): void {
     if (!session.available) return;
     session.available = false;
-    this.broadcast(session, xml("presence", { type: "unavailable", from: session.fullJid }));
-    this.undirect(session);
+    this.broadcast(unit, session, xml("presence", { type: "unavailable", from: session.fullJid }));
+    this.undirect(unit, session);
   }
 
   /** Presence for a local account's bare JID (or a subscription stanza to any of its JIDs). */
-  inbound(host: AccountHost, stanza: Element): void {
+  inbound(unit: UnitOfWork, host: AccountHost, stanza: Element): void {
     const type = stanza.attrs.type;
-    if (this.isSubscriptionType(stanza)) return this.inboundSubscription(host, stanza);
-    if (type === "probe") return this.answerProbe(host, stanza);
-    for (const s of host.availableSessions()) s.send(stanza);
+    if (this.isSubscriptionType(stanza)) return this.inboundSubscription(unit, host, stanza);
+    if (type === "probe") return this.answerProbe(unit, host, stanza);
+    for (const s of host.availableSessions()) unit.send(s, stanza);
   }
 
-  private broadcast(session: C2sSession, stanza: Element): void {
+  private broadcast(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
     const host = session.host!;
     for (const item of this.store.roster.list(host.bareJid.toString())) {
-      if (hasFrom(item.subscription)) this.router.route(this.addressed(stanza, session.fullJid, item.jid));
+      if (hasFrom(item.subscription)) this.router.route(unit, this.addressed(stanza, session.fullJid, item.jid));
     }
-    for (const s of host.availableSessions()) s.send(this.addressed(stanza, session.fullJid, s.fullJid));
+    for (const s of host.availableSessions()) unit.send(s, this.addressed(stanza, session.fullJid, s.fullJid));
     // A resource going unavailable is told of it too, then it stops hearing from itself.
-    if (!session.available) session.send(this.addressed(stanza, session.fullJid, session.fullJid));
+    if (!session.available) unit.send(session, this.addressed(stanza, session.fullJid, session.fullJid));
   }
 
-  private undirect(session: C2sSession): void {
-    for (const to of session.directedPresence) this.router.route(xml("presence", { type: "unavailable", from: session.fullJid, to }));
+  private undirect(unit: UnitOfWork, session: C2sSession): void {
+    for (const to of session.directedPresence) this.router.route(unit, xml("presence", { type: "unavailable", from: session.fullJid, to }));
     session.directedPresence.clear();
   }
 
@@ -124,7 +131,7 @@ export class Presence {
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#section-4.3.2
-  private answerProbe(host: AccountHost, probe: Element): void {
+  private answerProbe(unit: UnitOfWork, host: AccountHost, probe: Element): void {
     const from = parseJid(probe.attrs.from ?? "");
     if (!from) return;
     const item = this.roster.get(host, from.bare().toString());
@@ -132,14 +139,14 @@ export class Presence {
     if (!host.isUser(from) && (!item || !hasFrom(item.subscription))) return;
     const available = host.availableSessions();
     if (available.length === 0) {
-      this.router.route(xml("presence", { type: "unavailable", from: host.bareJid.toString(), to: probe.attrs.from }));
+      this.router.route(unit, xml("presence", { type: "unavailable", from: host.bareJid.toString(), to: probe.attrs.from }));
       return;
     }
-    for (const s of available) this.router.route(this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, probe.attrs.from!));
+    for (const s of available) this.router.route(unit, this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, probe.attrs.from!));
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#appendix-A.2 (outbound)
-  private outboundSubscription(host: AccountHost, stanza: Element): void {
+  private outboundSubscription(unit: UnitOfWork, host: AccountHost, stanza: Element): void {
     const to = parseJid(stanza.attrs.to!);
     if (!to) return;
     const contact = to.bare().toString();
@@ -161,7 +168,7 @@ export class Presence {
         const pending = this.store.roster.listPendingIn(owner).some((p) => p.contact === contact);
         if (!pending && !hasFrom(before.subscription)) {
           // RFC 6121 3.4: pre-approval; nothing goes to the contact yet.
-          if (!before.approved) this.roster.put(host, { ...before, approved: true });
+          if (!before.approved) this.roster.put(unit, host, { ...before, approved: true });
           return;
         }
         this.store.roster.removePendingIn(owner, contact);
@@ -175,18 +182,18 @@ export class Presence {
     }
     // A cancel or denial about someone not on the roster must not add them to it.
     const worthKeeping = item !== undefined || after.ask || after.subscription !== "none";
-    if (!sameItem(item, after) && worthKeeping) this.roster.put(host, after);
-    this.router.route(out);
+    if (!sameItem(item, after) && worthKeeping) this.roster.put(unit, host, after);
+    this.router.route(unit, out);
     // The new subscriber learns the current presence; the former one learns we are gone for it.
     if (stanza.attrs.type === "subscribed") {
-      for (const s of host.availableSessions()) this.router.route(this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, contact));
+      for (const s of host.availableSessions()) this.router.route(unit, this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, contact));
     } else if (stanza.attrs.type === "unsubscribed" && item && hasFrom(item.subscription)) {
-      for (const s of host.availableSessions()) this.router.route(xml("presence", { type: "unavailable", from: s.fullJid, to: contact }));
+      for (const s of host.availableSessions()) this.router.route(unit, xml("presence", { type: "unavailable", from: s.fullJid, to: contact }));
     }
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#appendix-A.3 (inbound)
-  private inboundSubscription(host: AccountHost, stanza: Element): void {
+  private inboundSubscription(unit: UnitOfWork, host: AccountHost, stanza: Element): void {
     const from = parseJid(stanza.attrs.from ?? "");
     if (!from) return;
     const contact = from.bare().toString();
@@ -198,47 +205,47 @@ export class Presence {
     switch (stanza.attrs.type) {
       case "subscribe": {
         if (hasFrom(before.subscription)) {
-          this.router.route(xml("presence", { type: "subscribed", from: owner, to: contact }));
+          this.router.route(unit, xml("presence", { type: "subscribed", from: owner, to: contact }));
           return;
         }
         if (before.approved) {
-          this.roster.put(host, { ...before, subscription: withFrom(before.subscription, true), approved: false });
-          this.router.route(xml("presence", { type: "subscribed", from: owner, to: contact }));
-          for (const s of host.availableSessions()) this.router.route(this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, contact));
+          this.roster.put(unit, host, { ...before, subscription: withFrom(before.subscription, true), approved: false });
+          this.router.route(unit, xml("presence", { type: "subscribed", from: owner, to: contact }));
+          for (const s of host.availableSessions()) this.router.route(unit, this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, contact));
           return;
         }
         // Kept until the user answers, and shown again at each login until then.
         this.store.roster.putPendingIn(owner, contact, delivered.toString());
-        for (const s of host.availableSessions()) s.send(delivered);
+        for (const s of host.availableSessions()) unit.send(s, delivered);
         return;
       }
       case "subscribed":
         if (!before.ask) return;
-        this.roster.put(host, { ...before, subscription: withTo(before.subscription, true), ask: false });
+        this.roster.put(unit, host, { ...before, subscription: withTo(before.subscription, true), ask: false });
         break;
       case "unsubscribe":
         this.store.roster.removePendingIn(owner, contact);
         if (!hasFrom(before.subscription)) return;
-        this.roster.put(host, { ...before, subscription: withFrom(before.subscription, false), approved: false });
+        this.roster.put(unit, host, { ...before, subscription: withFrom(before.subscription, false), approved: false });
         // RFC 6121 3.3.3: the former subscriber learns we are gone for it.
-        for (const s of host.availableSessions()) this.router.route(xml("presence", { type: "unavailable", from: s.fullJid, to: contact }));
+        for (const s of host.availableSessions()) this.router.route(unit, xml("presence", { type: "unavailable", from: s.fullJid, to: contact }));
         break;
       case "unsubscribed":
         if (!hasTo(before.subscription) && !before.ask) return;
-        this.roster.put(host, { ...before, subscription: withTo(before.subscription, false), ask: false });
+        this.roster.put(unit, host, { ...before, subscription: withTo(before.subscription, false), ask: false });
         break;
     }
-    for (const s of host.availableSessions()) s.send(delivered);
+    for (const s of host.availableSessions()) unit.send(s, delivered);
     this.log.debug("subscription state changed", { owner, contact, type: stanza.attrs.type });
   }
 
   /** Removing a contact cancels both directions (RFC 6121 2.5.2). */
-  onRosterRemove(host: AccountHost, item: RosterItem): void {
+  onRosterRemove(unit: UnitOfWork, host: AccountHost, item: RosterItem): void {
     const owner = host.bareJid.toString();
-    if (hasTo(item.subscription) || item.ask) this.router.route(xml("presence", { type: "unsubscribe", from: owner, to: item.jid }));
+    if (hasTo(item.subscription) || item.ask) this.router.route(unit, xml("presence", { type: "unsubscribe", from: owner, to: item.jid }));
     if (hasFrom(item.subscription)) {
-      this.router.route(xml("presence", { type: "unsubscribed", from: owner, to: item.jid }));
-      for (const s of host.availableSessions()) this.router.route(xml("presence", { type: "unavailable", from: s.fullJid, to: item.jid }));
+      this.router.route(unit, xml("presence", { type: "unsubscribed", from: owner, to: item.jid }));
+      for (const s of host.availableSessions()) this.router.route(unit, xml("presence", { type: "unavailable", from: s.fullJid, to: item.jid }));
     }
     this.store.roster.removePendingIn(owner, item.jid);
   }

@@ -7,11 +7,12 @@ import type { AccountHost } from "./account-host.js";
 import type { ServerLimits } from "./limits.js";
 import type { IqRequest, ServerModule } from "./router.js";
 import { errorReply, iqResult, newId } from "./stanza.js";
+import type { UnitOfWork } from "./unit-of-work.js";
 
 export type RosterChange = RosterItem | { jid: string; removed: true };
 
 /** Called when the user removes a contact: the subscriptions go with it (RFC 6121 2.5.2). */
-export type OnRosterRemove = (host: AccountHost, item: RosterItem) => void;
+export type OnRosterRemove = (unit: UnitOfWork, host: AccountHost, item: RosterItem) => void;
 
 export function rosterItemElement(item: RosterChange): Element {
   if ("removed" in item) return xml("item", { jid: item.jid, subscription: "remove" });
@@ -29,20 +30,21 @@ export class Roster {
   }
 
   /** Save an item and push it to every resource that asked for the roster (RFC 6121 2.1.6). */
-  put(host: AccountHost, item: RosterItem): void {
+  put(unit: UnitOfWork, host: AccountHost, item: RosterItem): void {
     const ver = this.store.roster.put(host.bareJid.toString(), item);
-    this.push(host, item, ver);
+    this.push(unit, host, item, ver);
   }
 
-  remove(host: AccountHost, contact: string): void {
+  remove(unit: UnitOfWork, host: AccountHost, contact: string): void {
     const ver = this.store.roster.remove(host.bareJid.toString(), contact);
-    if (ver !== undefined) this.push(host, { jid: contact, removed: true }, ver);
+    if (ver !== undefined) this.push(unit, host, { jid: contact, removed: true }, ver);
   }
 
-  private push(host: AccountHost, item: RosterChange, ver: number): void {
+  private push(unit: UnitOfWork, host: AccountHost, item: RosterChange, ver: number): void {
     for (const s of host.sessions.values()) {
       if (!s.rosterInterested) continue;
-      s.send(
+      unit.send(
+        s,
         xml("iq", { type: "set", id: `push-${newId()}`, to: s.fullJid }, xml("query", { xmlns: NS.ROSTER, ver: String(ver) }, rosterItemElement(item))),
       );
     }
@@ -70,7 +72,7 @@ export class Roster {
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#section-2.3 and 2.5
-  private onSet({ iq, host, fromSelf }: IqRequest): Element {
+  private onSet({ iq, host, fromSelf, unit }: IqRequest): Element {
     if (!fromSelf) return errorReply(iq, "forbidden");
     const items = iq.getChild("query")?.getChildren("item") ?? [];
     if (items.length !== 1) return errorReply(iq, "bad-request", "a roster set carries exactly one item");
@@ -81,8 +83,9 @@ export class Roster {
     const existing = this.get(host, jidStr);
     if (el.attrs.subscription === "remove") {
       if (!existing) return errorReply(iq, "item-not-found");
-      this.onRemove(host, existing);
-      this.remove(host, jidStr);
+      // The item and every side effect of its removal commit together (the unit's transaction).
+      this.onRemove(unit, host, existing);
+      this.remove(unit, host, jidStr);
       return iqResult(iq);
     }
     const groups = el.getChildren("group").map((g) => g.getText().trim());
@@ -92,7 +95,7 @@ export class Roster {
     if (!existing && this.store.roster.list(host.bareJid.toString()).length >= this.limits.maxRosterItems)
       return errorReply(iq, "resource-constraint", "roster is full");
     // The client may only change name and groups; the subscription attribute is the server's (RFC 6121 2.1.2.5).
-    this.put(host, {
+    this.put(unit, host, {
       jid: jidStr,
       name: name ?? undefined,
       groups,

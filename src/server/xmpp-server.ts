@@ -56,7 +56,7 @@ export class XmppServer {
     this.gate = ownUid === undefined ? undefined : new LocalPeerGate({ allowedUid: ownUid, what: "c2s", log: this.log });
     const router = new Router({ store: opts.store, log: opts.log.child("router"), limits: this.limits });
     this.router = router;
-    const roster = new Roster(opts.store, this.limits, (host, item) => router.presence.onRosterRemove(host, item));
+    const roster = new Roster(opts.store, this.limits, (unit, host, item) => router.presence.onRosterRemove(unit, host, item));
     router.presence = new Presence(router, opts.store, roster, opts.log.child("presence"));
     router.offline = new OfflineMessages(router, opts.store, opts.log.child("offline"));
     router.carbons = new Carbons();
@@ -142,7 +142,7 @@ export class XmppServer {
     this.sessions.delete(session);
     const host = session.host;
     if (!host || !session.jid || host.sessions.get(session.jid.resource) !== session) return;
-    this.router.presence.sessionClosed(session);
+    this.router.sessionClosed(session);
     host.sessions.delete(session.jid.resource);
     this.log.info("session closed", { session: session.id });
   }

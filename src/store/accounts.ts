@@ -32,7 +32,11 @@ export class AccountRepo {
   private readonly removeStmt: Database.Statement<[string]>;
   private readonly setCredentialsStmt: Database.Statement<[string, string]>;
 
-  constructor(db: Database.Database) {
+  /** `beforeWrite` runs before every write: it begins the open unit's transaction (deferred-transaction.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly beforeWrite: () => void = () => undefined,
+  ) {
     this.insertStmt = db.prepare(`INSERT INTO accounts (${COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
     this.getStmt = db.prepare(`SELECT ${COLUMNS} FROM accounts WHERE jid = ?`);
     this.getByDomainStmt = db.prepare(`SELECT ${COLUMNS} FROM accounts WHERE domain = ?`);
@@ -47,6 +51,7 @@ export class AccountRepo {
     if (rec.jid !== `${rec.localpart}@${rec.domain}`) {
       throw new RangeError(`account jid ${rec.jid} is not ${rec.localpart}@${rec.domain}`);
     }
+    this.beforeWrite();
     try {
       this.insertStmt.run(rec.jid, rec.localpart, rec.domain, rec.createdAt, encodeCredentials(rec.credentials));
     } catch (err) {
@@ -76,10 +81,12 @@ export class AccountRepo {
 
   /** Removes the account and everything stored for it. False if there was no such account. */
   remove(jid: string): boolean {
+    this.beforeWrite();
     return this.removeStmt.run(jid).changes > 0;
   }
 
   setCredentials(jid: string, credentials: StoredCredentials): void {
+    this.beforeWrite();
     if (this.setCredentialsStmt.run(encodeCredentials(credentials), jid).changes === 0) {
       throw new StoreError("not-found", `no account ${jid} in the store`);
     }

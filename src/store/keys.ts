@@ -9,7 +9,11 @@ export class KeyRepo {
   private readonly setStmt: Database.Statement<[string, Buffer]>;
   private readonly getStmt: Database.Statement<[string], Buffer>;
 
-  constructor(db: Database.Database) {
+  /** `beforeWrite` runs before every write: it begins the open unit's transaction (deferred-transaction.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly beforeWrite: () => void = () => undefined,
+  ) {
     this.setStmt = db.prepare(
       "INSERT INTO onion_keys (owner, seed) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET seed = excluded.seed",
     );
@@ -21,6 +25,7 @@ export class KeyRepo {
     if (seed.length !== ONION_SEED_BYTES) {
       throw new RangeError(`an onion key seed is ${ONION_SEED_BYTES} bytes, got ${seed.length}`);
     }
+    this.beforeWrite();
     try {
       this.setStmt.run(jid, seed);
     } catch (err) {

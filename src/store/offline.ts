@@ -20,9 +20,11 @@ export class OfflineRepo {
   private readonly countStmt: Database.Statement<[string], number>;
   private readonly removeTx: (ids: readonly number[]) => void;
 
+  /** `beforeWrite` runs before every write: it begins the open unit's transaction (deferred-transaction.ts). */
   constructor(
     db: Database.Database,
     readonly maxPerAccount: number = DEFAULT_MAX_OFFLINE_PER_ACCOUNT,
+    private readonly beforeWrite: () => void = () => undefined,
   ) {
     if (!Number.isInteger(maxPerAccount) || maxPerAccount < 0) {
       throw new RangeError(`offline quota must be a non-negative integer, got ${maxPerAccount}`);
@@ -46,6 +48,7 @@ export class OfflineRepo {
    * policy), "not-found" for an unknown owner.
    */
   push(owner: string, stanzaXml: string, stampMs: number): number {
+    this.beforeWrite();
     let result: Database.RunResult;
     try {
       result = this.pushStmt.run(owner, stanzaXml, stampMs, owner, this.maxPerAccount);
@@ -66,7 +69,9 @@ export class OfflineRepo {
 
   /** Deletes the given messages (after delivery) in one transaction; unknown ids are ignored. */
   remove(ids: readonly number[]): void {
-    if (ids.length > 0) this.removeTx(ids);
+    if (ids.length === 0) return;
+    this.beforeWrite();
+    this.removeTx(ids);
   }
 
   count(owner: string): number {

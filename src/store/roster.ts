@@ -48,7 +48,11 @@ export class RosterRepo {
   private readonly putTx: (owner: string, item: RosterItem) => number;
   private readonly removeTx: (owner: string, contact: string) => number | undefined;
 
-  constructor(db: Database.Database) {
+  /** `beforeWrite` runs before every write: it begins the open unit's transaction (deferred-transaction.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly beforeWrite: () => void = () => undefined,
+  ) {
     this.listStmt = db.prepare(`SELECT ${ITEM_COLUMNS} FROM roster_items WHERE owner = ? ORDER BY contact`);
     this.getStmt = db.prepare(`SELECT ${ITEM_COLUMNS} FROM roster_items WHERE owner = ? AND contact = ?`);
     this.upsertStmt = db.prepare(
@@ -108,11 +112,13 @@ export class RosterRepo {
     if (!SUBSCRIPTIONS.includes(item.subscription)) {
       throw new RangeError(`invalid roster subscription ${String(item.subscription)}`);
     }
+    this.beforeWrite();
     return this.putTx(owner, item);
   }
 
   /** Removes an item; returns the new roster version, or undefined if there was no such item. */
   remove(owner: string, contact: string): number | undefined {
+    this.beforeWrite();
     return this.removeTx(owner, contact);
   }
 
@@ -123,6 +129,7 @@ export class RosterRepo {
 
   /** Remembers an inbound subscription request until the user answers it (RFC 6121 3.1.3); a repeat replaces it. */
   putPendingIn(owner: string, contact: string, stanzaXml: string): void {
+    this.beforeWrite();
     try {
       this.putPendingStmt.run(owner, contact, stanzaXml);
     } catch (err) {
@@ -133,6 +140,7 @@ export class RosterRepo {
 
   /** False if there was no pending request from the contact. */
   removePendingIn(owner: string, contact: string): boolean {
+    this.beforeWrite();
     return this.removePendingStmt.run(owner, contact).changes > 0;
   }
 

@@ -6,7 +6,11 @@ export class SettingsRepo {
   private readonly setStmt: Database.Statement<[string, string]>;
   private readonly deleteStmt: Database.Statement<[string]>;
 
-  constructor(db: Database.Database) {
+  /** `beforeWrite` runs before every write: it begins the open unit's transaction (deferred-transaction.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly beforeWrite: () => void = () => undefined,
+  ) {
     this.getStmt = db.prepare<[string], string>("SELECT value FROM settings WHERE key = ?").pluck();
     this.setStmt = db.prepare(
       "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -19,11 +23,13 @@ export class SettingsRepo {
   }
 
   set(key: string, value: string): void {
+    this.beforeWrite();
     this.setStmt.run(key, value);
   }
 
   /** False if the key was not set. */
   delete(key: string): boolean {
+    this.beforeWrite();
     return this.deleteStmt.run(key).changes > 0;
   }
 }

@@ -2,6 +2,7 @@
 import type Database from "better-sqlite3";
 import { AccountRepo, type AccountRecord } from "./accounts.js";
 import { databasePath, openDatabaseFile, restrictSidecarModes } from "./database-file.js";
+import { DeferredTransactions } from "./deferred-transaction.js";
 import { KeyRepo } from "./keys.js";
 import { migrate } from "./migrations.js";
 import { DEFAULT_MAX_OFFLINE_PER_ACCOUNT, OfflineRepo } from "./offline.js";
@@ -34,16 +35,29 @@ export class Store {
   readonly vcards: VcardRepo;
   readonly settings: SettingsRepo;
 
+  // Built once: better-sqlite3's db.transaction() makes four wrappers per call.
+  private readonly inTransaction: <T>(fn: () => T) => T;
+  private readonly units: DeferredTransactions;
+
   constructor(
     private readonly db: Database.Database,
     options: StoreOptions = {},
   ) {
-    this.accounts = new AccountRepo(db);
-    this.keys = new KeyRepo(db);
-    this.roster = new RosterRepo(db);
-    this.offline = new OfflineRepo(db, options.maxOfflinePerAccount ?? DEFAULT_MAX_OFFLINE_PER_ACCOUNT);
-    this.vcards = new VcardRepo(db);
-    this.settings = new SettingsRepo(db);
+    this.inTransaction = db.transaction(<T>(fn: () => T): T => {
+      const result = fn();
+      if (isPromiseLike(result)) {
+        throw new TypeError("Store.transaction() needs a synchronous function; it got a promise");
+      }
+      return result;
+    }) as <T>(fn: () => T) => T;
+    this.units = new DeferredTransactions(db);
+    const beforeWrite = this.units.beforeWrite;
+    this.accounts = new AccountRepo(db, beforeWrite);
+    this.keys = new KeyRepo(db, beforeWrite);
+    this.roster = new RosterRepo(db, beforeWrite);
+    this.offline = new OfflineRepo(db, options.maxOfflinePerAccount ?? DEFAULT_MAX_OFFLINE_PER_ACCOUNT, beforeWrite);
+    this.vcards = new VcardRepo(db, beforeWrite);
+    this.settings = new SettingsRepo(db, beforeWrite);
   }
 
   /** Path of the database file. */
@@ -61,13 +75,28 @@ export class Store {
    * stay open across an await.
    */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(() => {
-      const result = fn();
-      if (isPromiseLike(result)) {
-        throw new TypeError("Store.transaction() needs a synchronous function; it got a promise");
-      }
-      return result;
-    })();
+    // Inside a unit that has not written yet, this begins the unit's transaction: fn's writes are the unit's.
+    this.units.beforeWrite();
+    return this.inTransaction(fn);
+  }
+
+  /**
+   * Runs fn as one unit of work: everything it stores commits together when it returns, or
+   * nothing does if it throws, like transaction(); but the transaction begins only at fn's first
+   * write, so a unit that writes nothing costs no BEGIN and no COMMIT. Inside a transaction, a
+   * savepoint of it.
+   */
+  unit<T>(fn: () => T): T {
+    return this.units.unit(() => synchronous(fn()), this.inTransaction);
+  }
+
+  /**
+   * Inside a unit: runs fn so that if it throws, its writes alone are undone and the unit can go
+   * on (a savepoint, or nothing to undo but fn's own writes if the unit had not written yet).
+   * Outside a unit: transaction().
+   */
+  part<T>(fn: () => T): T {
+    return this.units.part(fn, this.inTransaction);
   }
 
   /** Closes the file (checkpointing the WAL). Safe to call twice. */
@@ -91,6 +120,11 @@ export function openStore(dataDir: string, options: StoreOptions = {}): Store {
     db.close();
     throw err;
   }
+}
+
+function synchronous<T>(result: T): T {
+  if (isPromiseLike(result)) throw new TypeError("Store.unit() needs a synchronous function; it got a promise");
+  return result;
 }
 
 function isPromiseLike(value: unknown): boolean {

@@ -6,7 +6,11 @@ export class VcardRepo {
   private readonly getStmt: Database.Statement<[string], string>;
   private readonly setStmt: Database.Statement<[string, string]>;
 
-  constructor(db: Database.Database) {
+  /** `beforeWrite` runs before every write: it begins the open unit's transaction (deferred-transaction.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly beforeWrite: () => void = () => undefined,
+  ) {
     this.getStmt = db.prepare<[string], string>("SELECT vcard_xml FROM vcards WHERE owner = ?").pluck();
     this.setStmt = db.prepare(
       "INSERT INTO vcards (owner, vcard_xml) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET vcard_xml = excluded.vcard_xml",
@@ -19,6 +23,7 @@ export class VcardRepo {
 
   /** Sets (or replaces) the vCard. StoreError "not-found" for an unknown account. */
   set(owner: string, vcardXml: string): void {
+    this.beforeWrite();
     try {
       this.setStmt.run(owner, vcardXml);
     } catch (err) {

@@ -1,12 +1,13 @@
 // A message to an account with no available resource is stored and delivered,
-// stamped with XEP-0203 delay, once the account comes online; only once.
+// stamped with XEP-0203 delay, once the account comes online; only once to a
+// client that answers pings (a server may ping to learn it received them).
 import type { Conversation } from "../support/conversation.js";
 import { jid } from "./steps.js";
 
 export const offlineMessage: Conversation = {
   name: "offline message delivered with <delay/> after bob comes online",
   specs: ["RFC 6121 §8.5.2.2.1 (no available resources: store)", "XEP-0160", "XEP-0203"],
-  actors: { alice: { account: "alice", resource: "laptop" }, bob: { account: "bob", resource: "phone" } },
+  actors: { alice: { account: "alice", resource: "laptop" }, bob: { account: "bob", resource: "phone", answersPings: true } },
   steps: [
     { actor: "bob", connects: true, note: "bob was online before..." },
     { actor: "bob", sends: "<presence/>" },
@@ -26,6 +27,12 @@ export const offlineMessage: Conversation = {
         `<delay xmlns="urn:xmpp:delay" stamp="{any}"/></message>`,
       unordered: true,
       note: "XEP-0160 §3/XEP-0203: delivered after initial presence, with a delay stamp",
+    },
+    { actor: "bob", sends: `<iq type="get" id="sync-1" to="${jid("bob", "domain")}"><ping xmlns="urn:xmpp:ping"/></iq>` },
+    {
+      actor: "bob",
+      receives: `<iq type="result" id="sync-1" from="${jid("bob", "domain")}"/>`,
+      note: "RFC 6120 §10.1: in order, so whatever the server sent before this answer (a ping) is answered too",
     },
     { actor: "bob", disconnects: true },
     { actor: "bob", connects: true },

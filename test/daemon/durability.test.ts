@@ -65,7 +65,11 @@ test("messages, roster and subscription requests survive kill -9; the port stays
   expect(a2.received).toContain(`ask="subscribe"`);
   expect(a2.received).toContain("<group>Friends</group>");
 
-  // Delivered once: a second login does not get the message again.
+  // Delivered once: answering the ping that follows the messages acknowledges them (offline.ts),
+  // and a second login does not get the message again.
+  const [, pingId] = await b.waitFor(/<iq[^>]*id="(offline-[0-9a-f]+)"[^>]*>\s*<ping xmlns="urn:xmpp:ping"/);
+  b.send(`<iq type='result' id='${pingId}'/><iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  await b.waitFor(/id="p2"/);
   b.close();
   const b2 = await login(alice.port, bob.jid, bob.password, "phone2");
   b2.send(`<presence/>`);

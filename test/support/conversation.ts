@@ -43,6 +43,8 @@ export interface ActorSpec {
   /** Resource to request; default the actor's name. */
   resource?: string;
   mechanisms?: SaslMechanism[];
+  /** Answer the server's XEP-0199 pings, as libpurple does; they never show up in steps. */
+  answersPings?: boolean;
 }
 
 interface StepBase {
@@ -192,6 +194,7 @@ async function runStep(
       password: server.accounts[actor.spec.account]!.password,
       resource: actor.spec.resource ?? actor.name,
       ...(actor.spec.mechanisms ? { mechanisms: actor.spec.mechanisms } : {}),
+      ...(actor.spec.answersPings ? { answerPings: true } : {}),
     });
     actor.fullJid = actor.client.jid;
     transcript.push(`${actor.name} connected as ${actor.fullJid}`);

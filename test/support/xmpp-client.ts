@@ -6,7 +6,8 @@
 // STARTTLS, SASL2/FAST, stream management and an IQ responder that answers
 // every unknown get/set with service-unavailable. A test client must send
 // exactly what the test says and nothing else, so none of those are here:
-// it never answers anything by itself (not even roster pushes or pings).
+// it never answers anything by itself (not even roster pushes), except
+// XEP-0199 pings when asked to (answerPings), as libpurple does.
 import { pbkdf2Sync } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
 import { Client } from "@xmpp/client-core";
@@ -20,7 +21,7 @@ import saslPlain from "@xmpp/sasl-plain";
 import saslScramSha1 from "@xmpp/sasl-scram-sha-1";
 import SaslFactory from "saslmechanisms";
 import scramBitops from "sasl-scram-sha-1/lib/bitops.js";
-import { Element } from "../../src/xmpp/xml.js";
+import { Element, escapeXML } from "../../src/xmpp/xml.js";
 import { NS } from "../../src/xmpp/namespaces.js";
 import { parseXmlFragment } from "./xml-fragment.js";
 
@@ -40,6 +41,8 @@ export interface ConnectOptions {
   mechanisms?: SaslMechanism[];
   /** How long connecting, authenticating and binding may take. Default 10 s. */
   timeoutMs?: number;
+  /** Answer XEP-0199 pings at once, as libpurple does; they never reach the test. Default false. */
+  answerPings?: boolean;
 }
 
 export interface TestClient {
@@ -111,7 +114,7 @@ export async function connectClient(options: ConnectOptions): Promise<TestClient
   });
   resourceBinding({ iqCaller, streamFeatures }, options.resource);
 
-  const client = new ScriptedClient(entity);
+  const client = new ScriptedClient(entity, options.answerPings ?? false);
   try {
     await withTimeout(entity.start(), timeoutMs, () =>
       `connecting ${options.username}@${options.domain} via ${options.host}:${options.port}`,
@@ -135,7 +138,10 @@ class ScriptedClient implements TestClient {
   #waiters = new Set<() => void>();
   #closed = false;
 
-  constructor(private readonly entity: Client) {
+  constructor(
+    private readonly entity: Client,
+    answerPings: boolean,
+  ) {
     // Without an 'error' listener an EventEmitter throws; record instead.
     entity.on("error", (err: unknown) => {
       this.errors.push(err instanceof Error ? err : new Error(String(err)));
@@ -144,6 +150,12 @@ class ScriptedClient implements TestClient {
     entity.on("stanza", (stanza: Element) => {
       // The reply to resource binding belongs to the login, not to the test.
       if (stanza.name === "iq" && stanza.getChild("bind", NS.BIND)) return;
+      // https://xmpp.org/extensions/xep-0199.html#s2c
+      if (answerPings && stanza.name === "iq" && stanza.attrs.type === "get" && stanza.getChild("ping", NS.PING)) {
+        const pong = `<iq type='result' id='${escapeXML(stanza.attrs.id ?? "")}'${stanza.attrs.from ? ` to='${escapeXML(stanza.attrs.from)}'` : ""}/>`;
+        this.entity.write(pong).catch((err: unknown) => this.errors.push(err instanceof Error ? err : new Error(String(err))));
+        return;
+      }
       this.stanzas.push(stanza);
       this.#queue.push(stanza);
       this.#wake();
