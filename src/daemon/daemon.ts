@@ -168,11 +168,23 @@ export class Daemon {
 /** `purple-onion serve`: runs until the daemon is stopped. */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const daemon = new Daemon(opts);
-  await daemon.start();
-  const onSignal = (signal: NodeJS.Signals) => void daemon.stop(`received ${signal}`);
+  // Handlers before "ready" is printed: a SIGTERM right after it must stop the daemon cleanly,
+  // and one that arrives while it starts stops it as soon as it has started.
+  let started = false;
+  let pending: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (started) void daemon.stop(`received ${signal}`);
+    else pending = signal;
+  };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  await daemon.stopped;
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  try {
+    await daemon.start();
+    started = true;
+    if (pending) void daemon.stop(`received ${pending}`);
+    await daemon.stopped;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }

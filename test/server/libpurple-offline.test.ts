@@ -5,13 +5,11 @@ import path from "node:path";
 import { DATABASE_FILE_NAME } from "../../src/store/store.js";
 import { xml } from "../../src/xmpp/xml.js";
 import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
-import { finchSkipReason, startFinch, type Finch } from "../support/finch.js";
+import { startFinch, type Finch } from "../support/finch.js";
+import { requires } from "../support/requires.js";
 import { splitBareJid } from "../support/server-under-test.js";
 import { connectClient } from "../support/xmpp-client.js";
 
-const skipReason = finchSkipReason();
-if (skipReason) console.warn(`libpurple (Finch) offline test skipped: ${skipReason}`);
-const testFinch = skipReason ? test.skip : test;
 
 let daemon: InProcessDaemon | undefined;
 let finch: Finch | undefined;
@@ -29,7 +27,7 @@ function storedCount(dataDir: string): number {
   }
 }
 
-testFinch("libpurple answers the ping after its offline messages, and they leave the store", async () => {
+requires("finch", "netns").test("libpurple answers the ping after its offline messages, and they leave the store", async () => {
   daemon = await startDaemon(["alice", "bob"]);
   const d = daemon;
   const alice = d.accounts.alice!;
