@@ -32,6 +32,9 @@ describe("parseBootstrap", () => {
       summary: "Connected to a relay",
       warning: "Connection refused",
       reason: "CONNECTREFUSED",
+      recommendation: "ignore",
+      count: 3,
+      hostAddr: "127.0.0.1:5000",
     });
   });
 
