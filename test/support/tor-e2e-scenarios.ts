@@ -5,7 +5,7 @@
 // strace, the others run without it). Run by
 // test/tor/tornet.test.ts on its network, so a test run starts one network.
 import { jest } from "@jest/globals";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectControl } from "../../src/daemon/control-client.js";
@@ -16,6 +16,11 @@ import { DaemonProcess, tempDataDir } from "./daemon.js";
 import { requires } from "./requires.js";
 import { traceProcess, type StraceReport, type TracedProcess } from "./strace.js";
 import type { TorNet } from "./tornet/tornet.js";
+import { TorProcess } from "./tornet/tor-process.js";
+import { freePorts } from "./tornet/ports.js";
+import { squatAsOtherUser } from "./other-user.js";
+import { asUser, lookupUser } from "./prerequisites.js";
+import { RawXmpp } from "./raw-xmpp.js";
 
 
 async function request<T>(dataDir: string, op: string, args: Record<string, unknown> = {}): Promise<T> {
@@ -70,6 +75,7 @@ export function torE2eScenarios(getNet: () => TorNet): void {
   // Publishing, restarts and bootstrapping a launched tor take tens of seconds.
   jest.setTimeout(300_000);
   const strace = requires("strace");
+  const otherUser = requires("other-user");
   let net: TorNet;
   const dirs: string[] = [];
   const daemons: DaemonProcess[] = [];
@@ -160,15 +166,81 @@ export function torE2eScenarios(getNet: () => TorNet): void {
     if (users.every((u) => u !== undefined)) expect(new Set(users).size).toBe(2);
   });
 
-  test("tor is killed and restarted: the daemon reconnects and the onions come back", async () => {
+  test("tor is killed, another user takes its control port, tor comes back: the squatter gets nothing, the onions come back", async () => {
     const name = net.clients[0]!.name;
+    const controlPort = net.clients[0]!.controlPort;
     await net.stopClient(name, "SIGKILL");
     await waitForStatus(a.dir, "the daemon notices tor is gone", (s) => s.tor.state === "disconnected", 30_000);
+    if (otherUser.missing === undefined) {
+      // While tor is down, a stranger binds its control port and waits for the onion keys.
+      const squatter = await squatAsOtherUser(controlPort);
+      try {
+        const refused = await waitForStatus(a.dir, "the daemon refuses the squatter", (s) => /belongs to nobody/.test(s.tor.error ?? ""), 30_000);
+        expect(refused.tor.error).toMatch(/127\.0\.0\.1:\d+ belongs to nobody \(uid 65534\), but tor runs as .* \(pinned\).*nothing was sent to it/);
+        expect(refused.accounts[0]!.published).toBe(false);
+        // Refused before connecting: not one connection, so not one byte, let alone ADD_ONION.
+        expect(squatter.connections()).toBe(0);
+      } finally {
+        await squatter.stop();
+      }
+    }
     await net.startClient(name);
     const s = await waitForStatus(a.dir, "alice's onion is published again", (x) => x.tor.state === "ready" && allPublished(x));
     expect(s.accounts[0]!.onionState).toBe("published");
     const r = await reach(b.dir, b.bob.jid, a.alice.onion);
     expect(r.answer).toBe("error:undefined-condition");
+  });
+
+  otherUser.test("attach to a tor that runs as another user (debian-tor): each onion gets its own loopback port that admits only tor", async () => {
+    const torUser = lookupUser("debian-tor")!;
+    const base = mkdtempSync(path.join(tmpdir(), "po-systor-"));
+    dirs.push(base);
+    chownSync(base, torUser.uid, torUser.gid);
+    const dataDir = path.join(base, "data");
+    mkdirSync(dataDir, { mode: 0o700 });
+    chownSync(dataDir, torUser.uid, torUser.gid);
+    const empty = path.join(base, "empty.torrc");
+    writeFileSync(empty, "", { mode: 0o644 });
+    const [socksPort, controlPort] = await freePorts(2);
+    const tor = new TorProcess({
+      name: "system-tor",
+      torrcPath: path.join(base, "torrc"),
+      torrcLines: [
+        ...net.clientTorrcLines(),
+        `DataDirectory ${dataDir}`,
+        `SocksPort 127.0.0.1:${socksPort} ExtendedErrors IsolateSOCKSAuth`,
+        `ControlPort 127.0.0.1:${controlPort}`,
+        "CookieAuthentication 1",
+        `Log notice file ${path.join(base, "log")}`,
+      ],
+      logFile: path.join(base, "log"),
+      stdoutFile: path.join(base, "stdout"),
+      emptyTorrc: empty,
+      ports: [socksPort!, controlPort!],
+      runAs: { prefix: asUser("debian-tor"), uid: torUser.uid, gid: torUser.gid },
+    });
+    try {
+      await tor.start(30_000);
+      await tor.waitForLog((l) => /Bootstrapped 100%/.test(l), 60_000, "Bootstrapped 100%");
+      const dir = await daemon(["--tor", "attach", "--tor-control", `127.0.0.1:${controlPort}`]);
+      const frank = await account(dir, "frank");
+      const s = await waitForStatus(dir, "frank's onion is published through debian-tor's tor", (x) => x.tor.state === "ready" && allPublished(x));
+      expect(s.tor.pin?.user).toBe(`debian-tor (uid ${torUser.uid})`);
+      // The onion points at a loopback port (tor cannot enter our 0700 data dir) ...
+      const out = daemons.at(-1)!.output;
+      const target = /the onion delivers to a loopback port that admits only tor onion=\S+ target=127\.0\.0\.1:(\d+)/.exec(out);
+      expect(target).not.toBeNull();
+      // ... that answers as XMPP to another client of the Tor network ...
+      const r = await reach(b.dir, b.bob.jid, frank.onion);
+      expect(r.answer).toBe("error:undefined-condition");
+      // ... and closes on anyone else at once, even the daemon's own user, before a byte.
+      const direct = await RawXmpp.connect(Number(target![1]));
+      direct.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='${frank.onion}' version='1.0'>`);
+      await direct.waitClosed();
+      expect(direct.received).toBe("");
+    } finally {
+      await tor.stop();
+    }
   });
 
   test("launch mode: the daemon starts its own tor, bootstraps, publishes, and restarts tor when it dies", async () => {

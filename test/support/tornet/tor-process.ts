@@ -3,7 +3,7 @@
 // PID. Every live tor is SIGKILLed if this Node process exits without
 // stopping it; torrc's __OwningControllerProcess covers a SIGKILLed Node.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { TOR } from "./tor-binaries.js";
 
 const live = new Set<ChildProcess>();
@@ -51,6 +51,11 @@ export interface TorProcessOptions {
   emptyTorrc: string;
   /** Ports tor must report as listening before start() resolves (none: waits for "Bootstrapped 0%"). */
   ports: number[];
+  /**
+   * Run tor as another user: a command prefix that execs it (prerequisites.ts asUser(), which
+   * keeps the pid), and that user's uid/gid, who then owns the torrc we write.
+   */
+  runAs?: { prefix: string[]; uid: number; gid: number };
 }
 
 export class TorProcess {
@@ -78,11 +83,15 @@ export class TorProcess {
     if (this.running) throw new Error(`${this.name} is already running (pid ${this.pid})`);
     installExitHandlers();
     writeFileSync(this.options.torrcPath, this.options.torrcLines.join("\n") + "\n", { mode: 0o600 });
+    const runAs = this.options.runAs;
+    if (runAs) chownSync(this.options.torrcPath, runAs.uid, runAs.gid);
     this.logStart = existsSync(this.options.logFile) ? statSync(this.options.logFile).size : 0;
     const out = openSync(this.options.stdoutFile, "a");
     let child: ChildProcess;
     try {
-      child = spawn(TOR, ["-f", this.options.torrcPath, "--defaults-torrc", this.options.emptyTorrc], {
+      const torArgs = ["-f", this.options.torrcPath, "--defaults-torrc", this.options.emptyTorrc];
+      const [cmd, ...args] = runAs ? [...runAs.prefix, TOR, ...torArgs] : [TOR, ...torArgs];
+      child = spawn(cmd!, args, {
         stdio: ["ignore", out, out],
         // One malloc arena instead of one per thread: relays then settle at
         // ~40 MB instead of ~73 MB (measured with tor 0.4.9, glibc 2.36).
