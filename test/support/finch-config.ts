@@ -30,8 +30,9 @@ function esc(text: string): string {
  * accounts.xml with the account as a user sets it up in Pidgin's dialog:
  * Advanced tab "Connection security: Use encryption if available"
  * (connection_security=opportunistic_tls), "Allow plaintext auth over
- * unencrypted streams" (auth_plain_in_clear), "Connect port" and "Connect
- * server". The setting names are those of libpurple/protocols/jabber/jabber.c.
+ * unencrypted streams" left unticked (auth_plain_in_clear: the server offers
+ * SCRAM only, which Cyrus SASL does with libsasl2-modules), "Connect port" and
+ * "Connect server". The setting names are those of libpurple/protocols/jabber/jabber.c.
  * A UI-specific "auto-login" setting is how libpurple stores "Enabled"
  * (purple_account_set_enabled in libpurple/account.c).
  */
@@ -46,7 +47,7 @@ export function accountsXml(a: FinchAccount): string {
 			<setting name='connect_server' type='string'>${esc(a.connectServer)}</setting>
 			<setting name='port' type='int'>${a.port}</setting>
 			<setting name='connection_security' type='string'>opportunistic_tls</setting>
-			<setting name='auth_plain_in_clear' type='bool'>1</setting>
+			<setting name='auth_plain_in_clear' type='bool'>0</setting>
 		</settings>
 		<settings ui='${FINCH_UI}'>
 			<setting name='auto-login' type='bool'>1</setting>

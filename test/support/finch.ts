@@ -27,6 +27,8 @@ export interface FinchOptions {
   resource?: string;
   /** The daemon's c2s address (in the test's namespace). */
   server: { host: string; port: number };
+  /** More environment for Finch (e.g. SASL_PATH, where Cyrus SASL looks for its mechanisms). */
+  env?: Record<string, string>;
   /** Terminal size. Default 100x40. */
   cols?: number;
   rows?: number;
@@ -133,6 +135,7 @@ export async function startFinch(options: FinchOptions): Promise<Finch> {
       DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${path.join(dir, "no-system-bus")}`,
       GSETTINGS_BACKEND: "memory",
       NO_AT_BRIDGE: "1",
+      ...options.env,
     };
     // `-d`: libpurple's debug log, on stderr; into a file, or it draws over the screen.
     const command = `exec finch -c ${shellQuote(configDir)} -d 2>${shellQuote(debugLogPath)}`;
