@@ -266,8 +266,12 @@ export async function discoverSocks(c: TorControlConnection): Promise<SocksEndpo
   throw new Error(`tor has no SOCKS listener on a Unix socket or an IPv4 address (net/listeners/socks = ${raw || "nothing"}): enable SocksPort, or pass --tor-socks`);
 }
 
-/** Why a freshly connected SOCKS socket is not tor's, or undefined when it is. */
+/**
+ * Why a freshly connected SOCKS socket is not tor's, or undefined when it is. Root may own it too:
+ * a tor started by root opens its TCP listeners before switching to its User (tor-trust.ts).
+ */
 function verifySocksPeer(endpoint: SocksEndpoint, socket: Socket, torUid: number): string | undefined {
+  const isTor = (uid: number | undefined) => uid === torUid || uid === 0;
   if ("path" in endpoint) {
     let st: Stats;
     try {
@@ -275,8 +279,8 @@ function verifySocksPeer(endpoint: SocksEndpoint, socket: Socket, torUid: number
     } catch (err) {
       return `tor's SOCKS socket ${endpoint.path} is gone (${(err as NodeJS.ErrnoException).code})`;
     }
-    return st.isSocket() && st.uid === torUid ? undefined : `tor's SOCKS socket ${endpoint.path} now belongs to ${describeUid(st.uid)}, not to tor (${describeUid(torUid)})`;
+    return st.isSocket() && isTor(st.uid) ? undefined : `tor's SOCKS socket ${endpoint.path} now belongs to ${describeUid(st.uid)}, not to tor (${describeUid(torUid)})`;
   }
   const peer = socketPeerUid(socket);
-  return peer === torUid ? undefined : `tor's SOCKS port ${describeTarget(endpoint)} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not tor (${describeUid(torUid)})`;
+  return isTor(peer) ? undefined : `tor's SOCKS port ${describeTarget(endpoint)} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not tor (${describeUid(torUid)})`;
 }

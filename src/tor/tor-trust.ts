@@ -9,8 +9,10 @@
 //     (pinned at the first successful connection; `purple-onion tor repin` starts over);
 //  2. checks who owns the endpoint in the kernel's tables: for TCP the LISTEN socket
 //     (/proc/net/tcp, tcp6), for a Unix socket the socket file; it must be tor's pinned
-//     uid. After connecting over TCP, the socket at the other end of our very connection
-//     must be that uid too (no race between the check and the connect).
+//     uid, or root: a tor started by root that switches to its User (Debian's service)
+//     opens its TCP listeners before the switch, so they belong to root, and no squatter
+//     can be root. After connecting over TCP, the socket at the other end of our very
+//     connection must have that owner too (no race between the check and the connect).
 //     `GETINFO process/user` is tor's own claim and proves nothing, so it is not asked;
 //  3. authenticates only as policy allows: SAFECOOKIE with the pinned cookie file owned
 //     by tor's uid (tor proves it knows the cookie first); HASHEDPASSWORD only when a
@@ -65,6 +67,7 @@ export interface TrustedConnection {
 }
 
 const REPIN = "if you reconfigured tor on purpose, run 'purple-onion tor repin'";
+const ROOT = 0;
 
 export class TorTrust {
   constructor(
@@ -95,7 +98,7 @@ export class TorTrust {
     }
     const expectedUid = pin?.uid ?? this.config.torUid;
     const ownerUid = this.endpointOwner(target, where, "control port");
-    if (expectedUid !== undefined && ownerUid !== expectedUid) {
+    if (expectedUid !== undefined && ownerUid !== expectedUid && ownerUid !== ROOT) {
       throw new TorTrustError(
         "wrong-owner",
         `${where} belongs to ${describeUid(ownerUid)}, but tor runs as ${describeUid(expectedUid)}${pin ? " (pinned)" : ""}: ` +
@@ -104,36 +107,44 @@ export class TorTrust {
     }
     const conn = await TorControlConnection.connect(target, { timeoutMs: this.config.connectTimeoutMs });
     try {
+      // Who tor runs as, as far as the sockets tell: the owner of a Unix socket file; over TCP,
+      // the owner of the socket that accepted our very connection (accept() gives it the uid of
+      // the process that accepted, tor's, even when the listener belongs to root).
+      let socketUid = ownerUid;
       if (!("path" in target)) {
-        // The listener we checked may have been replaced between the check and the connect.
         const peer = socketPeerUid(conn.socketEnds, this.table());
-        if (peer !== ownerUid) {
-          throw new TorTrustError("wrong-owner", `the connection to ${where} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not ${describeUid(ownerUid)}; nothing was sent to it`);
+        // The listener we checked may have been replaced between the check and the connect.
+        const fine = peer !== undefined && (expectedUid !== undefined ? peer === expectedUid || peer === ROOT : ownerUid === ROOT || peer === ownerUid);
+        if (!fine) {
+          const who = peer === undefined ? "an unknown socket" : describeUid(peer);
+          throw new TorTrustError("wrong-owner", `the connection to ${where} was answered by ${who}, not tor (${describeUid(expectedUid ?? ownerUid)}); nothing was sent to it`);
         }
+        socketUid = peer;
       }
       const info = await conn.protocolInfo();
-      const choice = this.choose(info, pin, ownerUid, where, target);
+      const torUid = expectedUid ?? this.runtimeUid(socketUid, info, where);
+      const choice = this.choose(info, pin, torUid, where, target);
       const method = await conn.authenticate(choice);
       let current = pin;
       const newlyPinned = !pin;
       if (!current) {
-        current = { control: where, auth: method, uid: ownerUid, pinnedAt: new Date().toISOString() };
+        current = { control: where, auth: method, uid: torUid, pinnedAt: new Date().toISOString() };
         if (choice.method === "SAFECOOKIE") current.cookieFile = choice.cookieFile;
         this.pins.save(current);
-        this.log.info("pinned tor: later connections must match", { control: where, auth: method, user: describeUid(ownerUid) });
+        this.log.info("pinned tor: later connections must match", { control: where, auth: method, user: describeUid(torUid) });
       }
-      return { conn, method, torUid: ownerUid, pin: current, newlyPinned };
+      return { conn, method, torUid, pin: current, newlyPinned };
     } catch (err) {
       conn.close();
       throw err;
     }
   }
 
-  /** Throws unless tor's SOCKS listener at `socks` belongs to tor's uid; for TCP, the LISTEN socket. */
+  /** Throws unless tor's SOCKS listener at `socks` belongs to tor's uid (or root); for TCP, the LISTEN socket. */
   checkSocksListener(socks: ControlTarget, torUid: number): void {
     const where = describeTarget(socks);
     const owner = this.endpointOwner(socks, where, "SOCKS port");
-    if (owner !== torUid) {
+    if (owner !== torUid && owner !== ROOT) {
       throw new TorTrustError("wrong-owner", `tor's SOCKS port ${where} belongs to ${describeUid(owner)}, not to tor (${describeUid(torUid)}): not using it`);
     }
   }
@@ -164,6 +175,25 @@ export class TorTrust {
       throw new TorTrustError("wrong-owner", `several users listen on ${where} (${uids.map((u) => describeUid(u)).join(", ")}): refusing to use it as tor's ${what}`);
     }
     return uids[0]!;
+  }
+
+  /**
+   * The user a not yet pinned tor runs as, when neither a pin nor --tor-user says: what its
+   * sockets say, unless that is root (a Unix socket tor did not hand over to its User), in
+   * which case the owner of its cookie file, which tor writes after switching.
+   */
+  private runtimeUid(ownerUid: number, info: ProtocolInfo, where: string): number {
+    if (ownerUid !== ROOT) return ownerUid;
+    const configured = this.config.auth;
+    const cookieFile = configured?.method === "SAFECOOKIE" && configured.cookieFile ? configured.cookieFile : info.cookieFile;
+    if ((configured === undefined || configured.method === "SAFECOOKIE") && cookieFile) {
+      try {
+        return lstatSync(cookieFile).uid;
+      } catch {
+        // unreadable: readCookie will say why
+      }
+    }
+    throw new TorTrustError("policy", `${where} belongs to root, so which user tor runs as cannot be told from it: pass --tor-user (e.g. --tor-user debian-tor)`);
   }
 
   private choose(info: ProtocolInfo, pin: TorPin | undefined, ownerUid: number, where: string, target: ControlTarget): AuthChoice {

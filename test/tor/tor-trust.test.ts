@@ -3,7 +3,8 @@
 // ports we point at, and scripted control ports for what tor might answer.
 // The rule under test: a refused endpoint receives nothing at all (no
 // PROTOCOLINFO even, when the owner is wrong; nothing secret, ever).
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -12,11 +13,13 @@ import { createLogger, type Logger } from "../../src/daemon/logger.js";
 import { TorTrust, TorTrustError, type TorTrustConfig } from "../../src/tor/tor-trust.js";
 import { memoryPinStore, parsePin, settingsPinStore, type TorPin } from "../../src/tor/tor-pin.js";
 import { dialThroughTor } from "../../src/tor/socks-dialer.js";
-import { readSocketTables, socketPeerUid, TCP_STATE } from "../../src/net/socket-owner.js";
+import { listenerUids, readSocketTables, socketPeerUid, TCP_STATE } from "../../src/net/socket-owner.js";
 import { startFakeTorControl, type FakeTorControl } from "../support/fake-tor-control.js";
 import { squatAsOtherUser, type Squatter } from "../support/other-user.js";
 import { startRealTor, type RealTor } from "../support/real-tor.js";
 import { requires } from "../support/requires.js";
+import { lookupUser } from "../support/prerequisites.js";
+import { freePorts } from "../support/tornet/ports.js";
 
 const me = process.getuid!();
 
@@ -92,10 +95,10 @@ requires("tor").describe("TorTrust with a real tor (cookie authentication)", () 
       if (reads++ === 0) return table;
       return table.map((e) => (e.local.port === tor.control.port && e.state === TCP_STATE.ESTABLISHED ? { ...e, uid: 4242 } : e));
     };
-    const trust = new TorTrust({ control: tor.control, readSocketTable }, memoryPinStore(), logger().log);
+    const trust = new TorTrust({ control: tor.control, readSocketTable, torUid: me }, memoryPinStore(), logger().log);
     const err = await refusal(trust.connect());
     expect(err.reason).toBe("wrong-owner");
-    expect(err.message).toMatch(/was answered by uid 4242, not .*; nothing was sent to it/);
+    expect(err.message).toMatch(/was answered by uid 4242, not tor \(.*\); nothing was sent to it/);
     expect(reads).toBe(2);
   });
 
@@ -161,6 +164,81 @@ requires("other-user").describe("a squatter run by another local user", () => {
   });
 });
 
+requires("tor", "other-user").describe("a tor started by root that switches to debian-tor (how Debian's service runs)", () => {
+  let base: string;
+  let child: ChildProcess | undefined;
+  let controlPort: number;
+  let socksPort: number;
+  let torUid: number;
+  const run = () => path.join(base, "run");
+  beforeAll(async () => {
+    const user = lookupUser("debian-tor")!;
+    torUid = user.uid;
+    base = mkdtempSync(path.join(tmpdir(), "po-systor-"));
+    chmodSync(base, 0o755);
+    for (const [dir, mode] of [[path.join(base, "data"), 0o700], [run(), 0o2750]] as const) {
+      mkdirSync(dir, { mode });
+      chmodSync(dir, mode);
+      chownSync(dir, user.uid, user.gid);
+    }
+    [controlPort, socksPort] = (await freePorts(2)) as [number, number];
+    const dead = "F".repeat(40);
+    // Debian's /usr/share/tor/tor-service-defaults-torrc, with our paths, plus a TCP ControlPort.
+    // Its only directory authority refuses connections: nothing leaves 127.0.0.1.
+    writeFileSync(
+      path.join(base, "torrc"),
+      [
+        `DataDirectory ${path.join(base, "data")}`,
+        "User debian-tor",
+        `ControlSocket ${path.join(run(), "control")} GroupWritable RelaxDirModeCheck`,
+        "ControlSocketsGroupWritable 1",
+        `SocksPort unix:${path.join(run(), "socks")} WorldWritable`,
+        `SocksPort 127.0.0.1:${socksPort}`,
+        `ControlPort 127.0.0.1:${controlPort}`,
+        "CookieAuthentication 1",
+        "CookieAuthFileGroupReadable 1",
+        `CookieAuthFile ${path.join(run(), "control.authcookie")}`,
+        `Log notice file ${path.join(run(), "log")}`,
+        "TestingTorNetwork 1",
+        `DirAuthority dead orport=1 no-v2 v3ident=${dead} 127.0.0.1:1 ${dead}`,
+        "UseDefaultFallbackDirs 0",
+        `__OwningControllerProcess ${process.pid}`,
+      ].join("\n") + "\n",
+      { mode: 0o644 },
+    );
+    child = spawn("/usr/sbin/tor", ["-f", path.join(base, "torrc"), "--defaults-torrc", "/dev/null"], { stdio: "ignore" });
+    // The Unix sockets open a moment after the switch to debian-tor.
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(path.join(run(), "control")) || !existsSync(path.join(run(), "control.authcookie"))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error("the service-like tor did not open its control socket");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 30_000);
+  afterAll(async () => {
+    child?.kill("SIGKILL");
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  test("its TCP listeners belong to root, its Unix sockets and cookie to debian-tor", () => {
+    expect(listenerUids("127.0.0.1", controlPort)).toEqual([0]);
+    expect(statSync(path.join(run(), "control")).uid).toBe(torUid);
+    expect(statSync(path.join(run(), "control.authcookie")).uid).toBe(torUid);
+  });
+
+  test.each(["tcp", "unix"] as const)("attached over %s, tor is pinned as debian-tor, and its SOCKS listeners pass", async (how) => {
+    const control = how === "tcp" ? { host: "127.0.0.1", port: controlPort } : { path: path.join(run(), "control") };
+    const trust = new TorTrust({ control }, memoryPinStore(), logger().log);
+    const t = await trust.connect();
+    t.conn.close();
+    expect(t.torUid).toBe(torUid);
+    expect(t.pin).toMatchObject({ uid: torUid, auth: "SAFECOOKIE", cookieFile: path.join(run(), "control.authcookie") });
+    expect(() => trust.checkSocksListener({ host: "127.0.0.1", port: socksPort }, torUid)).not.toThrow();
+    expect(() => trust.checkSocksListener({ path: path.join(run(), "socks") }, torUid)).not.toThrow();
+    // Reconnecting with the pin works the same.
+    (await trust.connect()).conn.close();
+  });
+});
+
 describe("what tor offers, against the policy (scripted control ports)", () => {
   let dir: string;
   let fake: FakeTorControl | undefined;
@@ -200,9 +278,9 @@ describe("what tor offers, against the policy (scripted control ports)", () => {
   test("a TCP control port without authentication is refused, configured or not", async () => {
     fake = await startFakeTorControl(offering("NULL"));
     const where = fake.target as { host: string; port: number };
-    const unconfigured = await refusal(new TorTrust({ control: where }, memoryPinStore(), logger().log).connect());
+    const unconfigured = await refusal(new TorTrust({ control: where, torUid: me }, memoryPinStore(), logger().log).connect());
     expect(unconfigured.message).toMatch(/needs no authentication, which any local user could abuse: set CookieAuthentication 1/);
-    const configured = await refusal(new TorTrust({ control: where, auth: { method: "NULL" } }, memoryPinStore(), logger().log).connect());
+    const configured = await refusal(new TorTrust({ control: where, auth: { method: "NULL" }, torUid: me }, memoryPinStore(), logger().log).connect());
     expect(configured.message).toMatch(/without authentication over TCP/);
     for (const c of fake.connections) expect(c.lines).toEqual(["PROTOCOLINFO 1"]);
   });
@@ -210,7 +288,7 @@ describe("what tor offers, against the policy (scripted control ports)", () => {
   test("NULL over a Unix control socket owned by tor's uid, when configured: accepted and pinned", async () => {
     fake = await startFakeTorControl(undefined, { path: path.join(dir, "control") });
     const pins = memoryPinStore();
-    const t = await new TorTrust({ control: fake.target, auth: { method: "NULL" } }, pins, logger().log).connect();
+    const t = await new TorTrust({ control: fake.target, auth: { method: "NULL" }, torUid: me }, pins, logger().log).connect();
     t.conn.close();
     expect(t.method).toBe("NULL");
     expect(pins.load()).toMatchObject({ auth: "NULL", uid: me });
@@ -221,7 +299,7 @@ describe("what tor offers, against the policy (scripted control ports)", () => {
 
   test("only COOKIE offered: refused with a sentence, the cookie never sent", async () => {
     fake = await startFakeTorControl(offering("COOKIE", path.join(dir, "cookie")));
-    const err = await refusal(new TorTrust({ control: fake.target }, memoryPinStore(), logger().log).connect());
+    const err = await refusal(new TorTrust({ control: fake.target, torUid: me }, memoryPinStore(), logger().log).connect());
     expect(err.message).toMatch(/offers only COOKIE authentication/);
     expect(fake.connections[0]!.lines).toEqual(["PROTOCOLINFO 1"]);
   });
