@@ -100,6 +100,15 @@ describe("usage errors exit 2 with a short message and a --help hint", () => {
     [["serve", "--tor-control", "127.0.0.1:9051"], "--tor-control is for --tor attach", "serve --help"],
     [["serve", "--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-torrc-append", "x"], "--tor-torrc-append is for --tor launch", "serve --help"],
     [["serve", "--tor-torrc-append", "/nonexistent/torrc"], "--tor-torrc-append /nonexistent/torrc", "serve --help"],
+    [["serve", "--tor-auth", "none"], "--tor-auth is for --tor attach", "serve --help"],
+    [["tor"], "tor needs a subcommand: repin", "tor --help"],
+    [["tor", "frob"], "unknown tor subcommand 'frob'", "tor --help"],
+    [["tor", "repin", "extra"], "unexpected argument 'extra'", "tor repin --help"],
+    [["serve", "--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-auth", "none"], "--tor-auth none is accepted only with a Unix ControlSocket", "serve --help"],
+    [["serve", "--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-auth", "password"], "--tor-auth password needs --tor-password-file FILE", "serve --help"],
+    [["serve", "--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-auth", "cookie"], "--tor-auth must be safecookie, password or none, not 'cookie'", "serve --help"],
+    [["serve", "--tor", "attach", "--tor-control", "unix:run/tor/control"], "unix:PATH needs an absolute path", "serve --help"],
+    [["serve", "--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-user", "no-such-user-here"], "--tor-user: no user 'no-such-user-here'", "serve --help"],
     [["serve", "--c2s-port", "http"], "--c2s-port must be a port number from 0 to 65535", "serve --help"],
     [["serve", "--c2s-port", "70000"], "not '70000'", "serve --help"],
     [["serve", "--c2s-port", "-1"], "--c2s-port", "serve --help"],
@@ -135,6 +144,15 @@ describe("serve", () => {
     expect(tcp.got).toMatchObject({ tor: "attach", torControl: { host: "127.0.0.1", port: 9051 }, torSocks: { host: "127.0.0.1", port: 9050 } });
     const unix = await serveWith(["--tor", "attach", "--tor-control", "unix:/run/tor/control"]);
     expect(unix.got).toMatchObject({ tor: "attach", torControl: { path: "/run/tor/control" } });
+  });
+
+  test("attach mode: how to authenticate, and which user tor runs as", async () => {
+    const cookie = await serveWith(["--tor", "attach", "--tor-control", "127.0.0.1:9051", "--tor-cookie-file", "/run/tor/control.authcookie", "--tor-user", "0"]);
+    expect(cookie.got).toMatchObject({ torAuth: { method: "SAFECOOKIE", cookieFile: "/run/tor/control.authcookie" }, torUid: 0 });
+    const none = await serveWith(["--tor", "attach", "--tor-control", "unix:/run/tor/control", "--tor-auth", "none", "--tor-socks", "unix:/run/tor/socks"]);
+    expect(none.got).toMatchObject({ torAuth: { method: "NULL" }, torSocks: { path: "/run/tor/socks" } });
+    const byDefault = await serveWith(["--tor", "attach", "--tor-control", "unix:/run/tor/control"]);
+    expect(byDefault.got?.torAuth).toBeUndefined(); // SAFECOOKIE with the cookie file tor names, then pinned
   });
 
   test("every option is passed through; a relative --data-dir becomes absolute", async () => {
