@@ -2,6 +2,7 @@
 // and its modules, one virtual host per account.
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
+import { RepeatedLog } from "../daemon/repeated-log.js";
 import { LocalPeerGate } from "../net/local-peer-gate.js";
 import type { Store } from "../store/store.js";
 import { AccountHost } from "./account-host.js";
@@ -21,11 +22,6 @@ export interface XmppServerOptions {
   store: Store;
   log: Logger;
   limits?: LimitOverrides;
-  /**
-   * Whose client sockets may connect (default: the daemon's own uid). Tests set another uid to
-   * exercise refusals; nothing else should.
-   */
-  clientUid?: number;
   /** Keys the made-up SCRAM salts of unknown users; persist it (see SaslMechanismOptions). */
   unknownUserSecret: Buffer;
 }
@@ -46,13 +42,15 @@ export class XmppServer {
   private readonly log: Logger;
   private readonly store: Store;
   private readonly unknownUserSecret: Buffer;
+  private readonly refusals: RepeatedLog;
 
   constructor(opts: XmppServerOptions) {
     this.store = opts.store;
     this.unknownUserSecret = opts.unknownUserSecret;
     this.log = opts.log.child("c2s");
+    this.refusals = new RepeatedLog(this.log);
     this.limits = mergeLimits(opts.limits);
-    const ownUid = opts.clientUid ?? process.getuid?.();
+    const ownUid = process.getuid?.();
     this.gate = ownUid === undefined ? undefined : new LocalPeerGate({ allowedUid: ownUid, what: "c2s", log: this.log });
     const router = new Router({ store: opts.store, log: opts.log.child("router"), limits: this.limits });
     this.router = router;
@@ -113,7 +111,7 @@ export class XmppServer {
     }
     if (!this.listener || this.sessions.size >= this.limits.maxConnections) {
       socket.destroy();
-      this.log.warn("c2s connection refused: too many connections", { limit: this.limits.maxConnections });
+      this.refusals.report("warn", "too-many", "c2s connection refused: too many connections", { limit: this.limits.maxConnections });
       return;
     }
     this.accept(socket);
