@@ -5,7 +5,7 @@
 export interface BenchAccount {
   /** Bare JID, e.g. "a@bench.localhost". */
   jid: string;
-  /** SASL PLAIN authcid: the JID's localpart. */
+  /** SASL (SCRAM) username: the JID's localpart. */
   username: string;
   /** The stream `to`: the JID's domain. */
   domain: string;
