@@ -23,6 +23,11 @@ export interface BenchTarget {
   start(): Promise<void>;
   /** Creates one account; the server is running. */
   createAccount(localpart: string): Promise<BenchAccount>;
+  /**
+   * Waits until the server has finished the background work that creating
+   * accounts started (purple-onion attached to tor: every onion added). Optional.
+   */
+  settle?(): Promise<void>;
   /** PID of the running server process (for /proc readings). */
   pid(): number;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its temp dir. Idempotent. */
