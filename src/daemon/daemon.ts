@@ -146,10 +146,11 @@ export class Daemon {
   }
 }
 
-/** `purple-onion serve`: runs until the daemon is stopped. */
-export async function runDaemon(opts: DaemonOptions): Promise<void> {
+/** `purple-onion serve`: runs until the daemon is stopped. `onReady` runs once it has started. */
+export async function runDaemon(opts: DaemonOptions, onReady?: () => void): Promise<void> {
   const daemon = new Daemon(opts);
   await daemon.start();
+  onReady?.();
   const onSignal = (signal: NodeJS.Signals) => void daemon.stop(`received ${signal}`);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
