@@ -62,12 +62,13 @@ export const DEFAULT_IDLE_COLLECTOR: IdleCollectorOptions = {
  */
 export function collectAndCompact(): void {
   v8.setFlagsFromString("--expose-gc");
-  let gc: () => void;
+  let gc: unknown;
   try {
-    gc = runInNewContext("gc") as () => void;
+    gc = runInNewContext("typeof gc === 'function' ? gc : undefined");
   } finally {
     v8.setFlagsFromString("--no-expose-gc");
   }
+  if (typeof gc !== "function") return; // a node that ignores the flag: V8 collects on its own schedule
   v8.setFlagsFromString("--compact-on-every-full-gc");
   try {
     gc();
