@@ -21,6 +21,7 @@ export interface MemoryProfile {
 const SETTLE_MS = 1500;
 const READINGS = 3;
 const READING_GAP_MS = 250;
+const LONG_IDLE_MS = 20_000;
 
 async function settledRss(pid: number): Promise<number> {
   await sleep(SETTLE_MS);
@@ -48,7 +49,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
 }
 
 /**
- * Fresh server → 1 account → its session → 0 sessions, N accounts → N idle sessions.
+ * Fresh server → 1 account → its session → 0 sessions, N accounts → N idle sessions → 20 s later.
  * The server must have been started just before (no other traffic).
  */
 export async function measureMemory(
@@ -81,6 +82,10 @@ export async function measureMemory(
 
     sessions.push(...(await mapLimit(all, 5, (account) => RawXmppClient.login(account))));
     await record(`accounts${accountCount}_sessions${accountCount}`, `${accountCount} accounts, ${accountCount} idle sessions`);
+
+    // V8's memory reducer gives memory back only after several quiet seconds (~10-20 s).
+    await sleep(LONG_IDLE_MS - SETTLE_MS);
+    await record(`accounts${accountCount}_sessions${accountCount}_quiet`, `... the same, ${LONG_IDLE_MS / 1000} s later`);
 
     return { points, peakKb: readMemory(pid).hwmKb };
   } finally {

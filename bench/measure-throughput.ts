@@ -27,7 +27,7 @@ const SAMPLE_EVERY = 997; // odd stride so samples fall on varied batch position
 const STALL_MS = 15_000;
 
 /** The stanza B should see as message number `index` (1-based, in order: RFC 6120 §10.1). */
-function checkStanza(sender: BenchAccount, index: number, stanza: string): string | null {
+export function checkStanza(sender: BenchAccount, index: number, stanza: string): string | null {
   const body = /<body[^>]*>([^<]*)<\/body>/.exec(stanza)?.[1];
   if (body !== `msg ${index}`) return `message #${index} has body ${JSON.stringify(body)}: ${stanza}`;
   const from = attr(stanza, "from") ?? "";

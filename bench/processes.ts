@@ -161,6 +161,10 @@ export function fileExists(path: string): () => boolean {
   return () => existsSync(path);
 }
 
+export function logHas(logFile: string, text: string): () => boolean {
+  return () => existsSync(logFile) && readFileSync(logFile, "utf8").includes(text);
+}
+
 export function logTail(logFile: string, lines = 20): string {
   try {
     const text = readFileSync(logFile, "utf8").trimEnd().split("\n");
@@ -173,15 +177,19 @@ export function logTail(logFile: string, lines = 20): string {
 /** Memory of a process and its descendants, from /proc/PID/status (kB). */
 export interface MemoryReading {
   rssKb: number;
+  /** RssAnon: the part of VmRSS that is not file-backed (heaps, stacks; not the node binary's pages). */
+  anonKb: number;
   hwmKb: number;
   processes: number;
 }
 
-function statusField(pid: number, field: string): number {
+function statusFields(pid: number, fields: string[]): number[] {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
-  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(match[1]);
+  return fields.map((field) => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+    if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
+    return Number(match[1]);
+  });
 }
 
 /** The process and every descendant (a daemon might fork helpers). */
@@ -205,15 +213,27 @@ export function processTree(rootPid: number): number[] {
   return tree;
 }
 
-export function readMemory(pid: number): MemoryReading {
-  let rssKb = 0;
-  let hwmKb = 0;
-  const pids = processTree(pid);
+/** Summed over `pids` (a tree found before with processTree; cheap enough to sample often). */
+export function readTreeMemory(pids: number[]): MemoryReading {
+  const sum = { rssKb: 0, anonKb: 0, hwmKb: 0, processes: pids.length };
   for (const p of pids) {
-    rssKb += statusField(p, "VmRSS");
-    hwmKb += statusField(p, "VmHWM");
+    const [rss, anon, hwm] = statusFields(p, ["VmRSS", "RssAnon", "VmHWM"]);
+    sum.rssKb += rss!;
+    sum.anonKb += anon!;
+    sum.hwmKb += hwm!;
   }
-  return { rssKb, hwmKb, processes: pids.length };
+  return sum;
+}
+
+export function readMemory(pid: number): MemoryReading {
+  return readTreeMemory(processTree(pid));
+}
+
+export function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** user+system CPU time of one process, in milliseconds. */

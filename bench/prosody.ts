@@ -65,7 +65,8 @@ modules_enabled = { "roster", "saslauth", "disco", "ping" }
 modules_disabled = { "s2s", "s2s_auth_certs", "offline", "tls", "limits" }
 
 c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
+-- The benchmark logs in with SCRAM-SHA-256 (bench/scram-client.ts), which
+-- internal_plain offers without TLS; PLAIN is never used.
 authentication = "internal_plain"
 storage = "internal"
 -- mod_limits is not loaded; should it ever be, do not let it throttle us.

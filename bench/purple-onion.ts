@@ -1,7 +1,8 @@
 // purple-onion's daemon as a benchmark target: `serve` as a child process on
-// a free loopback port, without Tor; accounts created over the control socket
-// (line-delimited JSON, docs/control-protocol.md) or, with BENCH_PO_ACCOUNTS=cli,
-// through `purple-onion account add --json`.
+// a free loopback port, with `--tor none` or attached to a throwaway tor
+// (bench/tor.ts); accounts created over the control socket (line-delimited
+// JSON, docs/control-protocol.md) or, with BENCH_PO_ACCOUNTS=cli, through
+// `purple-onion account add --json`.
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
@@ -11,21 +12,32 @@ import { promisify } from "node:util";
 import {
   fileExists,
   freePort,
+  logHas,
   makeTempDir,
   portAccepts,
   removeTempDir,
+  sleep,
   startServerProcess,
   waitUntil,
   type ServerProcess,
 } from "./processes.js";
 import { splitJid, type BenchAccount, type BenchTarget } from "./target.js";
+import { ThrowawayTor } from "./tor.js";
 
 const execFileP = promisify(execFile);
 
 // This file runs as dist/bench/purple-onion.js; the repository is two levels up.
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // BENCH_PO_CLI points the benchmark at another build of the CLI.
-const CLI = process.env.BENCH_PO_CLI ? resolve(process.env.BENCH_PO_CLI) : join(REPO, "dist", "src", "cli", "main.js");
+export const DEFAULT_CLI = process.env.BENCH_PO_CLI ? resolve(process.env.BENCH_PO_CLI) : join(REPO, "dist", "src", "cli", "main.js");
+// BENCH_PO_NODE_ARGS (BENCH_PO_BASELINE_NODE_ARGS for the baseline build): extra
+// node flags for the daemon, for experiments only; what purple-onion needs must be
+// set by `serve` itself.
+const nodeArgs = (variable: string): string[] => (process.env[variable] ?? "").split(/\s+/).filter(Boolean);
+export const NODE_ARGS = nodeArgs("BENCH_PO_NODE_ARGS");
+export const BASELINE_NODE_ARGS = nodeArgs("BENCH_PO_BASELINE_NODE_ARGS");
+// How long the Tor half may take to ADD_ONION every account.
+const ONIONS_TIMEOUT_MS = 30_000;
 // docs/control-protocol.md: the version this client speaks.
 const CONTROL_PROTOCOL = 1;
 
@@ -104,21 +116,39 @@ class ControlClient {
   }
 }
 
+export interface PurpleOnionOptions {
+  /** Target name for tables and JSON ("purple-onion", "purple-onion+tor", ...). */
+  name: string;
+  /** Path of dist/src/cli/main.js of the build under test. */
+  cli: string;
+  /** "none": `--tor none`; "attach": attached to a throwaway tor, every account's onion added. */
+  tor: "none" | "attach";
+  /** Extra node flags (experiments). */
+  nodeArgs?: string[];
+}
+
 export class PurpleOnionTarget implements BenchTarget {
-  readonly name = "purple-onion";
+  readonly name: string;
   version = "purple-onion";
   private dir = "";
   private server: ServerProcess | undefined;
   private control: ControlClient | undefined;
+  private tor: ThrowawayTor | undefined;
   private readonly viaCli = process.env.BENCH_PO_ACCOUNTS === "cli";
 
+  constructor(private readonly options: PurpleOnionOptions = { name: "purple-onion", cli: DEFAULT_CLI, tor: "none", nodeArgs: NODE_ARGS }) {
+    this.name = options.name;
+  }
+
   async start(): Promise<void> {
+    const CLI = this.options.cli;
     if (!existsSync(CLI)) {
       throw new Error(`purple-onion is not built: ${CLI} is missing (run \`npm run build\`; src/cli/main.ts must exist)`);
     }
     try {
-      const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version?: string };
-      this.version = `purple-onion ${pkg.version ?? "?"}`;
+      // The package.json of the build under test: dist/src/cli/main.js is three levels below it.
+      const pkg = JSON.parse(readFileSync(join(dirname(CLI), "..", "..", "..", "package.json"), "utf8")) as { version?: string };
+      this.version = `${this.name} ${pkg.version ?? "?"}`;
     } catch {
       // keep the bare name
     }
@@ -126,14 +156,25 @@ export class PurpleOnionTarget implements BenchTarget {
     const port = await freePort();
     const logFile = join(this.dir, "daemon.log");
     const dataDir = join(this.dir, "data");
+    let torArgs = ["--tor", "none"];
+    if (this.options.tor === "attach") {
+      this.tor = new ThrowawayTor();
+      await this.tor.start();
+      // The throwaway tor opens no SOCKS listener (DisableNetwork 1); nothing dials out, and
+      // the daemon publishes its onions without one (it says it cannot reach other servers).
+      torArgs = ["--tor", "attach", "--tor-control", `unix:${this.tor.controlSocket}`];
+    }
     this.server = startServerProcess(
       process.execPath,
-      [CLI, "serve", "--data-dir", dataDir, "--tor", "none", "--c2s-port", String(port)],
+      [...(this.options.nodeArgs ?? []), CLI, "serve", "--data-dir", dataDir, ...torArgs, "--c2s-port", String(port)],
       { logFile, cwd: this.dir },
     );
     const socketPath = join(dataDir, "control.sock");
     await waitUntil(`control socket ${socketPath}`, this.server, [logFile], fileExists(socketPath));
     await waitUntil(`c2s on 127.0.0.1:${port}`, this.server, [logFile], portAccepts("127.0.0.1", port));
+    // The control socket answers before the daemon has finished starting (with Tor, account.add
+    // fails while the Tor half loads): its "ready" log line is the signal.
+    await waitUntil("the daemon's ready line in its log", this.server, [logFile], logHas(logFile, "purple-onion daemon ready"));
     if (!this.viaCli) {
       this.control = await ControlClient.connect(socketPath);
       const hello = (await this.control.request("hello", { protocol: CONTROL_PROTOCOL, client: "purple-onion-bench" })) as {
@@ -156,7 +197,7 @@ export class PurpleOnionTarget implements BenchTarget {
     try {
       ({ stdout } = await execFileP(
         process.execPath,
-        [CLI, "account", "add", localpart, "--data-dir", dataDir, "--json"],
+        [this.options.cli, "account", "add", localpart, "--data-dir", dataDir, "--json"],
         { cwd: this.dir, timeout: 30_000 },
       ));
     } catch (err) {
@@ -173,6 +214,32 @@ export class PurpleOnionTarget implements BenchTarget {
     return toBenchAccount(info, "purple-onion account add --json");
   }
 
+  /**
+   * Attached to tor: waits until the daemon is connected to tor and has added every
+   * account's onion (ADD_ONION answered: state "uploading", or "published").
+   */
+  async settle(): Promise<void> {
+    if (this.options.tor === "none") return;
+    const control = this.control;
+    if (!control) throw new Error("waiting for the onions needs the control socket (not BENCH_PO_ACCOUNTS=cli)");
+    const deadline = Date.now() + ONIONS_TIMEOUT_MS;
+    let last = "";
+    while (Date.now() < deadline) {
+      const status = (await control.request("status", {})) as {
+        tor?: { state?: string; error?: string };
+        accounts?: { jid: string; onionState?: string | null }[];
+      };
+      const accounts = status.accounts ?? [];
+      const failed = accounts.find((a) => a.onionState === "failed");
+      if (failed) throw new Error(`the onion of ${failed.jid} failed: ${JSON.stringify(status)}`);
+      const connected = status.tor?.state === "bootstrapping" || status.tor?.state === "ready";
+      if (connected && accounts.every((a) => a.onionState === "uploading" || a.onionState === "published")) return;
+      last = JSON.stringify({ tor: status.tor, onions: accounts.map((a) => a.onionState) });
+      await sleep(100);
+    }
+    throw new Error(`the daemon did not add every onion within ${ONIONS_TIMEOUT_MS} ms: ${last}`);
+  }
+
   pid(): number {
     if (!this.server) throw new Error("purple-onion is not running");
     return this.server.pid;
@@ -183,6 +250,8 @@ export class PurpleOnionTarget implements BenchTarget {
     this.control = undefined;
     await this.server?.stop();
     this.server = undefined;
+    await this.tor?.stop();
+    this.tor = undefined;
     if (this.dir) {
       removeTempDir(this.dir);
       this.dir = "";

@@ -1,10 +1,11 @@
-// A minimal raw-TCP XMPP client for the benchmark: SASL PLAIN without TLS,
+// A minimal raw-TCP XMPP client for the benchmark: SASL SCRAM without TLS,
 // resource binding, optional legacy session, initial presence. After login
 // its receive path only counts `</message>` boundaries (see stream-scan.ts),
 // and its send path writes pre-built batches, so it never limits the server.
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { NS } from "../src/xmpp/namespaces.js";
+import { SCRAM_MECHANISMS, ScramClient } from "./scram-client.js";
 import { attr, MessageCounter, TopLevelSplitter, type StreamEvent } from "./stream-scan.js";
 import type { BenchAccount } from "./target.js";
 
@@ -30,6 +31,8 @@ export interface CountResult {
 export class RawXmppClient {
   /** Full JID the server bound for this session. */
   boundJid = "";
+  /** The SASL mechanism the login used. */
+  mechanism = "";
   private readonly splitter = new TopLevelSplitter();
   private counter: MessageCounter | null = null;
   private onCounted: (() => void) | null = null;
@@ -49,7 +52,7 @@ export class RawXmppClient {
     socket.on("close", () => this.markClosed("connection closed by the server"));
   }
 
-  /** Connects and logs in: SASL PLAIN, bind, session if required, presence. */
+  /** Connects and logs in: SASL SCRAM, bind, session if required, presence. */
   static async login(account: BenchAccount, resource = "bench", timeoutMs = 15_000): Promise<RawXmppClient> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: account.host, port: account.port });
@@ -70,16 +73,9 @@ export class RawXmppClient {
   }
 
   private async handshake(resource: string): Promise<void> {
-    const { username, password, domain } = this.account;
+    const { domain } = this.account;
     let features = await this.openStream();
-    if (!/<mechanism>PLAIN<\/mechanism>/.test(features)) {
-      throw new Error(`server does not offer SASL PLAIN: ${features}`);
-    }
-    // https://www.rfc-editor.org/rfc/rfc4616#section-2 (authzid empty)
-    const plain = Buffer.from(`\0${username}\0${password}`, "utf8").toString("base64");
-    this.send(`<auth xmlns='${NS.SASL}' mechanism='PLAIN'>${plain}</auth>`);
-    const outcome = await this.expect((e) => e.name === "success" || e.name === "failure", "SASL outcome");
-    if (outcome.name === "failure") throw new Error(`SASL PLAIN rejected: ${outcome.xml}`);
+    await this.authenticate(features);
 
     // https://www.rfc-editor.org/rfc/rfc6120#section-6.4.6: restart the stream.
     this.splitter.reset();
@@ -100,6 +96,35 @@ export class RawXmppClient {
     // https://www.rfc-editor.org/rfc/rfc6121#section-4.2 initial presence
     this.send("<presence/>");
     await this.sync();
+  }
+
+  /**
+   * SASL with the best SCRAM both sides know (SCRAM-SHA-256, else SCRAM-SHA-1):
+   * https://www.rfc-editor.org/rfc/rfc6120#section-6.4 . PLAIN is never used.
+   */
+  private async authenticate(features: string): Promise<void> {
+    const offered = new Set([...features.matchAll(/<mechanism>([^<]+)<\/mechanism>/g)].map((m) => m[1]!.trim()));
+    const choice = SCRAM_MECHANISMS.find((m) => offered.has(m.mechanism));
+    if (!choice) throw new Error(`server offers no SCRAM mechanism we know: ${[...offered].join(", ") || features}`);
+    const scram = new ScramClient(choice.hash, this.account.username, this.account.password);
+    const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64");
+    const text = (xml: string): string => Buffer.from(/>([^<]*)</.exec(xml)?.[1]?.trim() ?? "", "base64").toString("utf8");
+    this.send(`<auth xmlns='${NS.SASL}' mechanism='${choice.mechanism}'>${b64(scram.first())}</auth>`);
+    const isOutcome = (e: { name: string }): boolean => e.name === "challenge" || e.name === "success" || e.name === "failure";
+    const challenge = await this.expect(isOutcome, `${choice.mechanism} challenge`);
+    if (challenge.name !== "challenge") throw new Error(`${choice.mechanism}: expected a challenge, got ${challenge.xml}`);
+    this.send(`<response xmlns='${NS.SASL}'>${b64(scram.final(text(challenge.xml)))}</response>`);
+    let outcome = await this.expect(isOutcome, `${choice.mechanism} outcome`);
+    // RFC 6120 6.4.6 lets the server-final-message come in a challenge, answered with an empty response.
+    let serverFinal = "";
+    if (outcome.name === "challenge") {
+      serverFinal = text(outcome.xml);
+      this.send(`<response xmlns='${NS.SASL}'/>`);
+      outcome = await this.expect(isOutcome, `${choice.mechanism} outcome`);
+    }
+    if (outcome.name !== "success") throw new Error(`${choice.mechanism} rejected: ${outcome.xml}`);
+    scram.verify(serverFinal || text(outcome.xml));
+    this.mechanism = choice.mechanism;
   }
 
   private async openStream(): Promise<string> {

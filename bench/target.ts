@@ -5,7 +5,7 @@
 export interface BenchAccount {
   /** Bare JID, e.g. "a@bench.localhost". */
   jid: string;
-  /** SASL PLAIN authcid: the JID's localpart. */
+  /** SASL (SCRAM) username: the JID's localpart. */
   username: string;
   /** The stream `to`: the JID's domain. */
   domain: string;
@@ -23,6 +23,11 @@ export interface BenchTarget {
   start(): Promise<void>;
   /** Creates one account; the server is running. */
   createAccount(localpart: string): Promise<BenchAccount>;
+  /**
+   * Waits until the server has finished the background work that creating
+   * accounts started (purple-onion attached to tor: every onion added). Optional.
+   */
+  settle?(): Promise<void>;
   /** PID of the running server process (for /proc readings). */
   pid(): number;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its temp dir. Idempotent. */

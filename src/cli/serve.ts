@@ -126,8 +126,23 @@ function readLines(file: string, flag: string): string[] {
 
 export async function serveCommand(args: string[], io: CliIo, deps: CliDeps): Promise<number> {
   const opts = parseServeArgs(args, io.env ?? process.env);
+  if (deps.runDaemon) {
+    await deps.runDaemon(opts);
+    return EXIT_OK;
+  }
+  // This process is the daemon: main.ts has set up its heap before loading anything
+  // (src/daemon/heap.ts); the rest of that setup follows once it runs.
+  const heap = await import("../daemon/heap.js");
+  const collector = new heap.IdleCollector();
   // Loaded only here, so that `--help` and the client commands do not load the whole server.
-  const runDaemon = deps.runDaemon ?? (await import("../daemon/daemon.js")).runDaemon;
-  await runDaemon(opts);
+  const { runDaemon } = await import("../daemon/daemon.js");
+  try {
+    await runDaemon(opts, () => {
+      heap.daemonStarted();
+      collector.start();
+    });
+  } finally {
+    collector.stop();
+  }
   return EXIT_OK;
 }

@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   /** Tor is off (--tor none), not connected yet, or the peer could not be reached; the message says which. */
   TOR_UNAVAILABLE: "tor-unavailable",
   UNREACHABLE: "unreachable",
+  /** The daemon is still starting (or already stopping): try again in a moment. */
+  STARTING: "starting",
   /** A line longer than MAX_LINE_BYTES; the daemon closes the connection after sending it. */
   LINE_TOO_LONG: "line-too-long",
   INTERNAL: "internal",

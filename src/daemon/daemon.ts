@@ -54,6 +54,8 @@ export class Daemon {
   private port = 0;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
+  /** Started and not stopping: control ops may use the store, the server and the accounts. */
+  private serving = false;
   private resolveStopped!: () => void;
   /** Resolves once the daemon has fully stopped. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
@@ -67,18 +69,24 @@ export class Daemon {
     const { dataDir } = this.opts;
     ensureDataDir(dataDir);
     let accounts: AccountService | undefined;
+    // The control socket answers from the start, but not before everything behind it exists.
+    const started = (): AccountService => {
+      if (!this.serving || !accounts) throw new ControlError(ERROR_CODES.STARTING, "the daemon is still starting: try again in a moment");
+      return accounts;
+    };
     // The control socket first: it is what tells us another daemon already owns this data dir.
     this.control = new ControlServer({
       socketPath: controlSocketPath(dataDir),
       log: this.log.child("control"),
       handlers: {
-        [OPS.STATUS]: () => this.status(),
-        [OPS.ACCOUNT_ADD]: (args) => accounts!.add(args),
-        [OPS.ACCOUNT_LIST]: () => accounts!.list(),
-        [OPS.ACCOUNT_REMOVE]: (args) => accounts!.remove(args),
-        [OPS.ACCOUNT_RESET_PASSWORD]: (args) => accounts!.resetPassword(args),
-        [OPS.TOR_REACH]: (args) => this.reach(accounts!, args),
+        [OPS.STATUS]: () => (started(), this.status()),
+        [OPS.ACCOUNT_ADD]: (args) => started().add(args),
+        [OPS.ACCOUNT_LIST]: () => started().list(),
+        [OPS.ACCOUNT_REMOVE]: (args) => started().remove(args),
+        [OPS.ACCOUNT_RESET_PASSWORD]: (args) => started().resetPassword(args),
+        [OPS.TOR_REACH]: (args) => this.reach(started(), args),
         [OPS.TOR_REPIN]: () => {
+          started();
           if (!this.tor) throw new ControlError(ERROR_CODES.TOR_UNAVAILABLE, "this daemon runs with --tor none: there is no tor to pin");
           return this.tor.repin();
         },
@@ -105,6 +113,7 @@ export class Daemon {
       accounts = new AccountService(this.store, this.server, this.tor?.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
       await accounts.loadAll();
       await this.tor?.start();
+      this.serving = true;
     } catch (err) {
       await this.release();
       throw err;
@@ -154,6 +163,7 @@ export class Daemon {
   }
 
   private async release(): Promise<void> {
+    this.serving = false;
     await this.tor?.stop();
     this.tor = undefined;
     await this.server?.close();
@@ -165,8 +175,8 @@ export class Daemon {
   }
 }
 
-/** `purple-onion serve`: runs until the daemon is stopped. */
-export async function runDaemon(opts: DaemonOptions): Promise<void> {
+/** `purple-onion serve`: runs until the daemon is stopped. `onReady` runs once it has started. */
+export async function runDaemon(opts: DaemonOptions, onReady?: () => void): Promise<void> {
   const daemon = new Daemon(opts);
   // Handlers before "ready" is printed: a SIGTERM right after it must stop the daemon cleanly,
   // and one that arrives while it starts stops it as soon as it has started.
@@ -182,6 +192,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     await daemon.start();
     started = true;
     if (pending) void daemon.stop(`received ${pending}`);
+    else onReady?.();
     await daemon.stopped;
   } finally {
     process.off("SIGINT", onSignal);
