@@ -134,6 +134,7 @@ export class PurpleOnionTarget implements BenchTarget {
   private server: ServerProcess | undefined;
   private control: ControlClient | undefined;
   private tor: ThrowawayTor | undefined;
+  private socksStandIn: net.Server | undefined;
   private readonly viaCli = process.env.BENCH_PO_ACCOUNTS === "cli";
 
   constructor(private readonly options: PurpleOnionOptions = { name: "purple-onion", cli: DEFAULT_CLI, tor: "none", nodeArgs: NODE_ARGS }) {
@@ -160,9 +161,14 @@ export class PurpleOnionTarget implements BenchTarget {
     if (this.options.tor === "attach") {
       this.tor = new ThrowawayTor();
       await this.tor.start();
-      // The throwaway tor opens no SOCKS listener (DisableNetwork 1); nothing dials out, and
-      // the daemon publishes its onions without one (it says it cannot reach other servers).
-      torArgs = ["--tor", "attach", "--tor-control", `unix:${this.tor.controlSocket}`];
+      // The throwaway tor opens no SOCKS listener (DisableNetwork 1) and nothing dials out. A
+      // listener of our own stands in for it, so that every build, old or new, gets a SOCKS port
+      // it accepts (ours checks that it belongs to tor's user: this process's, like tor's).
+      this.socksStandIn = net.createServer((s) => s.destroy());
+      const standIn = this.socksStandIn;
+      await new Promise<void>((r) => standIn.listen(0, "127.0.0.1", r));
+      const socksPort = (standIn.address() as net.AddressInfo).port;
+      torArgs = ["--tor", "attach", "--tor-control", `unix:${this.tor.controlSocket}`, "--tor-socks", `127.0.0.1:${socksPort}`];
     }
     this.server = startServerProcess(
       process.execPath,
@@ -252,6 +258,9 @@ export class PurpleOnionTarget implements BenchTarget {
     this.server = undefined;
     await this.tor?.stop();
     this.tor = undefined;
+    const standIn = this.socksStandIn;
+    this.socksStandIn = undefined;
+    if (standIn) await new Promise((r) => standIn.close(r));
     if (this.dir) {
       removeTempDir(this.dir);
       this.dir = "";

@@ -133,14 +133,11 @@ export async function serveCommand(args: string[], io: CliIo, deps: CliDeps): Pr
   // This process is the daemon: main.ts has set up its heap before loading anything
   // (src/daemon/heap.ts); the rest of that setup follows once it runs.
   const heap = await import("../daemon/heap.js");
-  const collector = new heap.IdleCollector();
+  const collector = new heap.IdleCollector(heap.DEFAULT_IDLE_COLLECTOR, heap.enableOptimizer);
   // Loaded only here, so that `--help` and the client commands do not load the whole server.
   const { runDaemon } = await import("../daemon/daemon.js");
   try {
-    await runDaemon(opts, () => {
-      heap.daemonStarted();
-      collector.start();
-    });
+    await runDaemon(opts, () => collector.start());
   } finally {
     collector.stop();
   }

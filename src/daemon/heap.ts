@@ -11,11 +11,15 @@
 //    to 2; set at run time, a factor of 1 means "never grow". With output
 //    flushed every 16 KB (server/c2s-session.ts) little survives a scavenge,
 //    and throughput is unchanged.
-//  * No optimizing compiler while the daemon starts: loading its modules makes
-//    node's own module resolver hot, and one TurboFan compilation pages in
-//    ~3.5 MB of compiler code (file-backed, shared with every node process)
-//    for that alone. It is back on once the daemon has started; code that is
-//    hot in use (the XML tokenizer, after a few hundred stanzas) pulls it in.
+//  * No optimizing compiler until the daemon has real work: loading its
+//    modules makes node's own module resolver hot, and one TurboFan compilation
+//    pages in ~3.5 MB of compiler code (file-backed, shared with every node
+//    process) for that alone; after start, a few logins are enough to push a
+//    small node-internal wrapper (validators' `wrappedFn`) over the threshold.
+//    A daemon beside Pidgin handles a few stanzas a minute, which the
+//    interpreter and baseline compiler do in microseconds; TurboFan comes on
+//    the first time the event loop is busy for a quarter of a second in a
+//    one-second sample (a burst, a benchmark), and stays on.
 //  * An idle collection: a burst still promotes some short-lived objects to
 //    the old generation, and V8 collects that garbage only when it next needs
 //    room or when its memory reducer runs. Once the heap has grown and the
@@ -31,8 +35,8 @@ export function tuneHeapBeforeLoading(): void {
   v8.setFlagsFromString("--no-opt");
 }
 
-/** The daemon has started (modules loaded, accounts and onions set up): hot code is optimized again. */
-export function daemonStarted(): void {
+/** The daemon has real work: hot code is optimized from now on. */
+export function enableOptimizer(): void {
   v8.setFlagsFromString("--opt");
 }
 
@@ -44,6 +48,8 @@ export interface IdleCollectorOptions {
   /** ...and the event loop was busy less than this share of each of the last `quietTicks` intervals. */
   quietUtilization: number;
   quietTicks: number;
+  /** Called once, the first time an interval was busy at least this share of the time. */
+  busyUtilization: number;
 }
 
 export const DEFAULT_IDLE_COLLECTOR: IdleCollectorOptions = {
@@ -51,6 +57,7 @@ export const DEFAULT_IDLE_COLLECTOR: IdleCollectorOptions = {
   growthBytes: 4 * 1024 * 1024,
   quietUtilization: 0.02,
   quietTicks: 2,
+  busyUtilization: 0.25,
 };
 
 /**
@@ -84,8 +91,13 @@ export class IdleCollector {
   private quiet = 0;
   /** Collections done so far. */
   collections = 0;
+  private wasBusy = false;
 
-  constructor(private readonly options: IdleCollectorOptions = DEFAULT_IDLE_COLLECTOR) {}
+  constructor(
+    private readonly options: IdleCollectorOptions = DEFAULT_IDLE_COLLECTOR,
+    /** The first busy interval (see busyUtilization). */
+    private readonly onFirstBusy: () => void = () => undefined,
+  ) {}
 
   start(): void {
     // unref: this timer alone must not keep the daemon alive.
@@ -101,6 +113,10 @@ export class IdleCollector {
     const elu = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(elu, this.lastElu).utilization;
     this.lastElu = elu;
+    if (!this.wasBusy && busy >= this.options.busyUtilization) {
+      this.wasBusy = true;
+      this.onFirstBusy();
+    }
     this.quiet = busy < this.options.quietUtilization ? this.quiet + 1 : 0;
     const heap = v8.getHeapStatistics().total_heap_size;
     // The heap shrank by itself (V8 collected): that is the new reference.

@@ -13,7 +13,7 @@ test("a collection works without --expose-gc and does not leave gc() exposed", (
 });
 
 test("the collector collects once after the heap grew and the loop went quiet, not before", async () => {
-  const collector = new IdleCollector({ intervalMs: 25, growthBytes: 2 * 1024 * 1024, quietUtilization: 0.5, quietTicks: 2 });
+  const collector = new IdleCollector({ intervalMs: 25, growthBytes: 2 * 1024 * 1024, quietUtilization: 0.5, quietTicks: 2, busyUtilization: 2 });
   collector.start();
   try {
     await sleep(150);
@@ -27,6 +27,26 @@ test("the collector collects once after the heap grew and the loop went quiet, n
     expect(v8.getHeapStatistics().total_heap_size).toBeLessThan(grown);
     await sleep(150);
     expect(collector.collections).toBe(1); // nothing new to collect
+  } finally {
+    collector.stop();
+  }
+});
+
+test("the first busy interval is reported once (the daemon turns the optimizing compiler on then)", async () => {
+  let busy = 0;
+  const collector = new IdleCollector({ intervalMs: 50, growthBytes: Infinity, quietUtilization: 0, quietTicks: 1, busyUtilization: 0.5 }, () => busy++);
+  collector.start();
+  try {
+    await sleep(200);
+    expect(busy).toBe(0); // idle
+    for (let round = 0; round < 2; round++) {
+      const until = Date.now() + 200;
+      while (Date.now() < until) {
+        // a busy loop: the event loop does nothing else for 200 ms
+      }
+      await sleep(120);
+    }
+    expect(busy).toBe(1);
   } finally {
     collector.stop();
   }
