@@ -34,7 +34,6 @@ export class DaemonTor {
       // What was pinned survives restarts: the daemon's settings.
       pins: settingsPinStore(store.settings),
       extraTorrc: o.torExtraTorrc,
-      onionTiming: o.onionTiming,
     });
     this.onions = new AccountOnions(this.service, o.dataDir, log);
     // The plugin shows Tor's progress and each onion's state as they change.

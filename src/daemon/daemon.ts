@@ -22,8 +22,6 @@ export interface DaemonOptions {
   torAuth?: { method: "HASHEDPASSWORD"; password: string } | { method: "NULL" } | { method: "SAFECOOKIE"; cookieFile?: string };
   /** attach: the uid tor must run as (else learned at the first connection and pinned). */
   torUid?: number;
-  /** Tests shorten the onion publication watch. */
-  onionTiming?: { uploadTimeoutMs?: number; retryMinMs?: number; retryMaxMs?: number };
   /** launch: extra torrc lines (private test networks). */
   torExtraTorrc?: string[];
   c2sPort?: number;

@@ -46,7 +46,6 @@ export class LocalPeerGate {
   private readonly minIntervalMs: number;
   private readonly maxWaiting: number;
   private readonly readTable: () => TcpSocketEntry[];
-  readonly counts = { admitted: 0, refused: 0, tableReads: 0 };
 
   constructor(private readonly opts: LocalPeerGateOptions) {
     this.supported = opts.supported ?? canReadSocketOwners();
@@ -62,7 +61,7 @@ export class LocalPeerGate {
    */
   check(socket: Socket): Promise<GateVerdict> {
     socket.pause();
-    if (!this.supported) return Promise.resolve(this.admit());
+    if (!this.supported) return Promise.resolve("admitted");
     if (this.waiting.length >= this.maxWaiting) return Promise.resolve(this.refuse(socket, "busy"));
     return new Promise((resolve) => {
       this.waiting.push({ socket, resolve });
@@ -94,7 +93,6 @@ export class LocalPeerGate {
     let table: TcpSocketEntry[];
     try {
       table = this.readTable();
-      this.counts.tableReads++;
     } catch {
       table = [];
     }
@@ -104,19 +102,13 @@ export class LocalPeerGate {
         continue;
       }
       const uid = socketPeerUid(socket, table);
-      if (uid === this.opts.allowedUid) resolve(this.admit());
+      if (uid === this.opts.allowedUid) resolve("admitted");
       else resolve(this.refuse(socket, uid === undefined ? "unknown-peer" : "other-user", uid));
     }
   }
 
-  private admit(): GateVerdict {
-    this.counts.admitted++;
-    return "admitted";
-  }
-
   private refuse(socket: Socket, verdict: Exclude<GateVerdict, "admitted" | "closed">, uid?: number): GateVerdict {
     socket.destroy();
-    this.counts.refused++;
     const why =
       verdict === "other-user"
         ? `its socket belongs to ${describeUid(uid!)}, not ${describeUid(this.opts.allowedUid)}`

@@ -15,7 +15,6 @@ import { TorControlError, parseKeywords, quoteString, type TorReply } from "./co
 import type { TorControlConnection } from "./control-connection.js";
 
 export type AuthMethod = "SAFECOOKIE" | "HASHEDPASSWORD" | "NULL";
-export const AUTH_METHODS: readonly AuthMethod[] = ["SAFECOOKIE", "HASHEDPASSWORD", "NULL"];
 
 /** The one method to use, with what it needs. */
 export type AuthChoice =
@@ -94,7 +93,7 @@ export async function authenticateConnection(conn: TorControlConnection, choice:
  * `ownerUid` when given. Opened once and checked through that descriptor, so the file checked
  * is the file read.
  */
-export async function readCookie(path: string, ownerUid?: number): Promise<Buffer> {
+async function readCookie(path: string, ownerUid?: number): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

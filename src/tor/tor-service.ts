@@ -12,7 +12,7 @@ import { describeTarget, type ControlTarget, type TorControlConnection } from ".
 import { TorControlSupervisor } from "./control-supervisor.js";
 import { parseQuotedList, type TorReply } from "./control-reply.js";
 import { TorLauncher } from "./launcher.js";
-import { OnionServices, type OnionServicesOptions } from "./onion-services.js";
+import { OnionServices } from "./onion-services.js";
 import type { SocksEndpoint } from "./socks-dialer.js";
 import { parseBootstrap, type BootstrapStatus } from "./tor-events.js";
 import { memoryPinStore, type PinStore, type TorPin } from "./tor-pin.js";
@@ -37,8 +37,6 @@ export interface TorServiceOptions {
   extraTorrc?: string[];
   /** launch: the tor program. */
   binary?: string;
-  /** Tests shorten the publication watch. */
-  onionTiming?: OnionServicesOptions;
 }
 
 export type TorState = "starting" | "bootstrapping" | "ready" | "disconnected" | "failed";
@@ -84,7 +82,7 @@ export class TorService {
   constructor(private readonly opts: TorServiceOptions) {
     const log = opts.log;
     this.problems = new RepeatedLog(log);
-    this.onions = new OnionServices(log.child("onion"), opts.onionTiming);
+    this.onions = new OnionServices(log.child("onion"));
     this.socksEndpoint = opts.socks;
     let trustConfig: TorTrustConfig;
     let pins: PinStore;
@@ -160,11 +158,6 @@ export class TorService {
     const uid = this.torUid;
     if (!endpoint || uid === undefined) return { unavailable: this.socksProblem ?? "tor is not connected yet: see 'purple-onion status'" };
     return { endpoint, verify: (socket) => verifySocksPeer(endpoint, socket, uid) };
-  }
-
-  /** The uid of the tor we are connected to, once connected. */
-  get torUser(): number | undefined {
-    return this.torUid;
   }
 
   status(): TorStatus {
