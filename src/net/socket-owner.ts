@@ -8,7 +8,7 @@
 // addresses are the raw in-kernel words printed in hex: one 32-bit word for IPv4,
 // four for IPv6, each in host byte order (an IPv4-mapped 127.0.0.1 is
 // 0000000000000000FFFF00000100007F on little-endian machines); ports are plain hex.
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { endianness } from "node:os";
 
 export const TCP_STATE = { ESTABLISHED: 0x01, LISTEN: 0x0a } as const;
@@ -28,11 +28,12 @@ export interface TcpSocketEntry {
 }
 
 const TABLES = ["/proc/net/tcp", "/proc/net/tcp6"] as const;
+const readText = (f: string): string => readFileSync(f, "utf8");
 
 /** True where the socket tables exist (Linux with /proc); elsewhere no owner can be known. */
 export function canReadSocketOwners(): boolean {
   try {
-    readFileSync(TABLES[0], { encoding: "utf8", flag: "r" });
+    accessSync(TABLES[0], constants.R_OK);
     return true;
   } catch {
     return false;
@@ -107,7 +108,7 @@ export function parseSocketTable(text: string, littleEndian = endianness() === "
 }
 
 /** Every TCP socket of this network namespace; [] where the tables cannot be read. */
-export function readSocketTables(read: (file: string) => string = (f) => readFileSync(f, "utf8")): TcpSocketEntry[] {
+export function readSocketTables(read: (file: string) => string = readText): TcpSocketEntry[] {
   const out: TcpSocketEntry[] = [];
   for (const file of TABLES) {
     let text: string;
@@ -173,29 +174,28 @@ export function listenerUids(host: string, port: number, table: TcpSocketEntry[]
   return [...new Set(uids)];
 }
 
-/** "debian-tor (uid 102)", from /etc/passwd; just "uid 102" when the name is unknown. */
-export function describeUid(uid: number, read: (file: string) => string = (f) => readFileSync(f, "utf8")): string {
+/** The users of /etc/passwd as (name, uid); none when it cannot be read (containers). */
+function passwdUsers(read: (file: string) => string): { name: string; uid: number }[] {
+  let text: string;
   try {
-    for (const line of read("/etc/passwd").split("\n")) {
-      const [name, , id] = line.split(":");
-      if (name && Number(id) === uid) return `${name} (uid ${uid})`;
-    }
+    text = read("/etc/passwd");
   } catch {
-    // no passwd file (containers): the number alone
+    return [];
   }
-  return `uid ${uid}`;
+  return text.split("\n").flatMap((line) => {
+    const [name, , id] = line.split(":");
+    return name && /^\d+$/.test(id ?? "") ? [{ name, uid: Number(id) }] : [];
+  });
+}
+
+/** "debian-tor (uid 102)", from /etc/passwd; just "uid 102" when the name is unknown. */
+export function describeUid(uid: number, read: (file: string) => string = readText): string {
+  const user = passwdUsers(read).find((u) => u.uid === uid);
+  return user ? `${user.name} (uid ${uid})` : `uid ${uid}`;
 }
 
 /** The uid of a user name or a numeric string, from /etc/passwd; undefined when unknown. */
-export function uidOfUser(user: string, read: (file: string) => string = (f) => readFileSync(f, "utf8")): number | undefined {
+export function uidOfUser(user: string, read: (file: string) => string = readText): number | undefined {
   if (/^\d+$/.test(user)) return Number(user);
-  try {
-    for (const line of read("/etc/passwd").split("\n")) {
-      const [name, , id] = line.split(":");
-      if (name === user && /^\d+$/.test(id ?? "")) return Number(id);
-    }
-  } catch {
-    // unknown
-  }
-  return undefined;
+  return passwdUsers(read).find((u) => u.name === user)?.uid;
 }

@@ -1,12 +1,11 @@
 // The daemon's Tor: launched by us or attached to, trusted only as far as
 // tor-trust.ts allows, kept connected, its bootstrap progress (and problems,
 // in words) and SOCKS listener known, the accounts' onions kept up.
-import { lstatSync, type Stats } from "node:fs";
 import path from "node:path";
 import type { Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
 import { RepeatedLog } from "../daemon/repeated-log.js";
-import { describeUid, socketPeerUid } from "../net/socket-owner.js";
+import { describeUid } from "../net/socket-owner.js";
 import { explainBootstrapProblem } from "./bootstrap-problem.js";
 import { describeTarget, type ControlTarget, type TorControlConnection } from "./control-connection.js";
 import { TorControlSupervisor } from "./control-supervisor.js";
@@ -157,7 +156,7 @@ export class TorService {
     const endpoint = this.socksEndpoint;
     const uid = this.torUid;
     if (!endpoint || uid === undefined) return { unavailable: this.socksProblem ?? "tor is not connected yet: see 'purple-onion status'" };
-    return { endpoint, verify: (socket) => verifySocksPeer(endpoint, socket, uid) };
+    return { endpoint, verify: (socket) => this.trust.socksPeerProblem(endpoint, socket, uid) };
   }
 
   status(): TorStatus {
@@ -257,23 +256,4 @@ export async function discoverSocks(c: TorControlConnection): Promise<SocksEndpo
     if (m) return { host: m[1]!, port: Number(m[2]) };
   }
   throw new Error(`tor has no SOCKS listener on a Unix socket or an IPv4 address (net/listeners/socks = ${raw || "nothing"}): enable SocksPort, or pass --tor-socks`);
-}
-
-/**
- * Why a freshly connected SOCKS socket is not tor's, or undefined when it is. Root may own it too:
- * a tor started by root opens its TCP listeners before switching to its User (tor-trust.ts).
- */
-function verifySocksPeer(endpoint: SocksEndpoint, socket: Socket, torUid: number): string | undefined {
-  const isTor = (uid: number | undefined) => uid === torUid || uid === 0;
-  if ("path" in endpoint) {
-    let st: Stats;
-    try {
-      st = lstatSync(endpoint.path);
-    } catch (err) {
-      return `tor's SOCKS socket ${endpoint.path} is gone (${(err as NodeJS.ErrnoException).code})`;
-    }
-    return st.isSocket() && isTor(st.uid) ? undefined : `tor's SOCKS socket ${endpoint.path} now belongs to ${describeUid(st.uid)}, not to tor (${describeUid(torUid)})`;
-  }
-  const peer = socketPeerUid(socket);
-  return isTor(peer) ? undefined : `tor's SOCKS port ${describeTarget(endpoint)} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not tor (${describeUid(torUid)})`;
 }

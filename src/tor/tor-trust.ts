@@ -20,6 +20,7 @@
 //     by tor's uid. COOKIE never.
 // Only a connection that passed all of this is handed on (and gets ADD_ONION).
 import { lstatSync } from "node:fs";
+import type { Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
 import { canReadSocketOwners, describeUid, listenerUids, readSocketTables, socketPeerUid, type TcpSocketEntry } from "../net/socket-owner.js";
 import type { AuthChoice, AuthMethod, ProtocolInfo } from "./control-auth.js";
@@ -69,6 +70,11 @@ export interface TrustedConnection {
 const REPIN = "if you reconfigured tor on purpose, run 'purple-onion tor repin'";
 const ROOT = 0;
 
+/** tor's own user, or root: a tor started by root opens its TCP listeners before switching to its User. */
+function ownedByTor(uid: number | undefined, torUid: number): boolean {
+  return uid === torUid || uid === ROOT;
+}
+
 export class TorTrust {
   constructor(
     private readonly config: TorTrustConfig,
@@ -98,7 +104,7 @@ export class TorTrust {
     }
     const expectedUid = pin?.uid ?? this.config.torUid;
     const ownerUid = this.endpointOwner(target, where, "control port");
-    if (expectedUid !== undefined && ownerUid !== expectedUid && ownerUid !== ROOT) {
+    if (expectedUid !== undefined && !ownedByTor(ownerUid, expectedUid)) {
       throw new TorTrustError(
         "wrong-owner",
         `${where} belongs to ${describeUid(ownerUid)}, but tor runs as ${describeUid(expectedUid)}${pin ? " (pinned)" : ""}: ` +
@@ -114,7 +120,7 @@ export class TorTrust {
       if (!("path" in target)) {
         const peer = socketPeerUid(conn.socketEnds, this.table());
         // The listener we checked may have been replaced between the check and the connect.
-        const fine = peer !== undefined && (expectedUid !== undefined ? peer === expectedUid || peer === ROOT : ownerUid === ROOT || peer === ownerUid);
+        const fine = peer !== undefined && (expectedUid !== undefined ? ownedByTor(peer, expectedUid) : ownerUid === ROOT || peer === ownerUid);
         if (!fine) {
           const who = peer === undefined ? "an unknown socket" : describeUid(peer);
           throw new TorTrustError("wrong-owner", `the connection to ${where} was answered by ${who}, not tor (${describeUid(expectedUid ?? ownerUid)}); nothing was sent to it`);
@@ -144,9 +150,27 @@ export class TorTrust {
   checkSocksListener(socks: ControlTarget, torUid: number): void {
     const where = describeTarget(socks);
     const owner = this.endpointOwner(socks, where, "SOCKS port");
-    if (owner !== torUid && owner !== ROOT) {
+    if (!ownedByTor(owner, torUid)) {
       throw new TorTrustError("wrong-owner", `tor's SOCKS port ${where} belongs to ${describeUid(owner)}, not to tor (${describeUid(torUid)}): not using it`);
     }
+  }
+
+  /**
+   * Why a socket just connected to tor's SOCKS listener is not tor's, or undefined when it is;
+   * asked before every dial's first byte (its credentials and the onion it names are secrets).
+   */
+  socksPeerProblem(socks: ControlTarget, socket: Socket, torUid: number): string | undefined {
+    if ("path" in socks) {
+      try {
+        this.checkSocksListener(socks, torUid);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    }
+    const peer = socketPeerUid(socket, this.table());
+    if (ownedByTor(peer, torUid)) return undefined;
+    return `tor's SOCKS port ${describeTarget(socks)} was answered by ${peer === undefined ? "an unknown socket" : describeUid(peer)}, not tor (${describeUid(torUid)})`;
   }
 
   private table(): TcpSocketEntry[] {
