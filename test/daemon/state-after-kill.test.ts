@@ -40,12 +40,6 @@ async function login(port: number, who: Who, resource = "r"): Promise<RawXmpp> {
   return c;
 }
 
-let syncs = 0;
-async function sync(c: RawXmpp): Promise<void> {
-  const id = `sync-${++syncs}`;
-  c.send(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  await c.waitFor(new RegExp(`id="${id}"`));
-}
 
 /** The state under test, read from the file with a connection of our own. */
 function snapshot(dataDir: string): string {
@@ -79,7 +73,7 @@ beforeAll(async () => {
     for (const lp of LOCALPARTS) if (lp !== "gina") c[lp] = await login(port, lp, "setup");
     const step = async (who: Who, xml: string) => {
       c[who].send(xml);
-      await sync(c[who]);
+      await c[who].ping();
     };
     // alice asked bob; bob has not answered: bob holds a pending request, alice's item asks.
     await step("alice", presence("subscribe", "bob"));
@@ -94,7 +88,7 @@ beforeAll(async () => {
     await step("erin", presence("subscribe", "frank"));
     // gina has never been online: three messages from hank wait for her.
     for (const i of [1, 2, 3]) c.hank.send(`<message type='chat' to='${accounts.gina.jid}' id='m${i}'><body>offline ${i}</body></message>`);
-    await sync(c.hank);
+    await c.hank.ping();
     for (const cl of open.splice(0)) cl.close();
   } finally {
     expect(await d.stop("SIGTERM")).toBe(0);
@@ -145,7 +139,7 @@ async function runOnce(op: Operation, n: number): Promise<Run> {
   for (const c of both) c.send(`<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq><presence/>`);
   // Twice: after the first round every unit of the logins is done, after the second whatever
   // those units sent either client has arrived.
-  for (let round = 0; round < 2; round++) await Promise.all(both.map((c) => sync(c)));
+  for (let round = 0; round < 2; round++) await Promise.all(both.map((c) => c.ping()));
   const received = actor.received;
   for (const c of both) c.clear();
 

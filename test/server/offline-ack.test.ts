@@ -33,13 +33,6 @@ async function login(who: "alice" | "bob", resource: string): Promise<RawXmpp> {
   return c;
 }
 
-let syncs = 0;
-/** A ping round trip: everything the server sent this client before the answer has arrived. */
-async function sync(c: RawXmpp): Promise<void> {
-  const id = `sync-${++syncs}`;
-  c.send(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  await c.waitFor(new RegExp(`id="${id}"`));
-}
 
 /** Rows in the offline table, read through a connection of our own. */
 function storedCount(): number {
@@ -59,11 +52,12 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
   }
 }
 
+let writers = 0;
 /** alice writes to bob, who has no available resource: stored. */
 async function storeForBob(...bodies: string[]): Promise<void> {
-  const a = await login("alice", `w${syncs}`);
+  const a = await login("alice", `w${++writers}`);
   for (const b of bodies) a.send(`<message to='${server!.accounts.bob!.jid}' type='chat' id='${b}'><body>${b}</body></message>`);
-  await sync(a);
+  await a.ping();
   a.close();
 }
 
@@ -94,14 +88,14 @@ test("a client that drops between delivery and the ping's answer gets the messag
   const b2 = await login("bob", "phone");
   const id = await comeOnline(b2, "one", "two");
   b2.send(`<iq type='result' id='${id}' to='${server!.accounts.bob!.jid.split("@")[1]}'/>`);
-  await sync(b2);
+  await b2.ping();
   expect(storedCount()).toBe(0);
   b2.close();
 
   // Acknowledged: not delivered again.
   const b3 = await login("bob", "laptop");
   b3.send("<presence/>");
-  await sync(b3);
+  await b3.ping();
   expect(b3.received).not.toContain("<body>");
   expect(b3.received).not.toContain("offline-");
 });
@@ -114,7 +108,7 @@ test("an error answer to the ping acknowledges too: it proves the messages arriv
   b.send(
     `<iq type='error' id='${id}'><ping xmlns='urn:xmpp:ping'/><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
   );
-  await sync(b);
+  await b.ping();
   expect(storedCount()).toBe(0);
 });
 
@@ -125,7 +119,7 @@ test("two resources coming online together: one gets the messages; the other onc
   const l = await login("bob", "laptop");
   p.send("<presence/>");
   l.send("<presence/>");
-  await Promise.all([sync(p), sync(l)]);
+  await Promise.all([p.ping(), l.ping()]);
   const holders = [p, l].filter((c) => c.received.includes("<body>one</body>"));
   expect(holders).toHaveLength(1);
   const [holder] = holders;
@@ -143,7 +137,7 @@ test("two resources coming online together: one gets the messages; the other onc
   expect(other.received).toContain("<body>one</body>");
   expect(other.received).toContain("<body>two</body>");
   other.send(`<iq type='result' id='${id}'/>`);
-  await sync(other);
+  await other.ping();
   expect(storedCount()).toBe(0);
 });
 
@@ -154,18 +148,18 @@ test("a message stored while a delivery is in flight is not deleted by its answe
   const id = await comeOnline(b, "one");
   // bob goes unavailable (still connected) before answering: the next message is stored.
   b.send("<presence type='unavailable'/>");
-  await sync(b);
+  await b.ping();
   await storeForBob("two");
   expect(storedCount()).toBe(2);
   b.send(`<iq type='result' id='${id}'/>`);
-  await sync(b);
+  await b.ping();
   expect(storedCount()).toBe(1);
   // Available again: the one still stored comes, with a ping of its own.
   b.clear();
   const id2 = await comeOnline(b, "two");
   expect(b.received).not.toContain("<body>one</body>");
   b.send(`<iq type='result' id='${id2}'/>`);
-  await sync(b);
+  await b.ping();
   expect(storedCount()).toBe(0);
 });
 
@@ -176,10 +170,10 @@ test("only the session the ping went to can answer it", async () => {
   const id = await comeOnline(phone, "one");
   const spy = await login("bob", "spy");
   spy.send(`<iq type='result' id='${id}'/>`);
-  await sync(spy);
+  await spy.ping();
   expect(storedCount()).toBe(1);
   phone.send(`<iq type='result' id='${id}'/>`);
-  await sync(phone);
+  await phone.ping();
   expect(storedCount()).toBe(0);
 });
 
@@ -198,6 +192,6 @@ test("messages in flight when the daemon stops are delivered again after the res
   const again = await login("bob", "phone");
   const id = await comeOnline(again, "one");
   again.send(`<iq type='result' id='${id}'/>`);
-  await sync(again);
+  await again.ping();
   expect(storedCount()).toBe(0);
 });
