@@ -101,7 +101,11 @@ describe("ensureDataDir", () => {
     fs.mkdirSync(parent);
     fs.chownSync(parent, nobody.uid, nobody.gid);
     fs.chmodSync(parent, 0o500);
-    const paths = fileURLToPath(new URL("../../src/daemon/paths.js", import.meta.url));
+    // The checkout may sit where nobody cannot enter (a clone under a 0700 temp dir): the
+    // module (it imports only node's own) is copied where nobody can read it.
+    const paths = path.join(root, "paths.mjs");
+    fs.copyFileSync(fileURLToPath(new URL("../../src/daemon/paths.js", import.meta.url)), paths);
+    fs.chmodSync(paths, 0o644);
     const script = `
       const { ensureDataDir } = await import(${JSON.stringify(paths)});
       try { ensureDataDir(${JSON.stringify(path.join(parent, "x"))}); console.log("{}"); }
