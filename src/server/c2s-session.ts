@@ -7,8 +7,8 @@ import { NS } from "../xmpp/namespaces.js";
 import { Jid, parseJid } from "../xmpp/jid.js";
 import { createSaslMechanism, SaslFailure, SASL_MECHANISMS_BY_PREFERENCE, type SaslServerMechanism } from "../xmpp/sasl/mechanism.js";
 import type { StoredCredentials } from "../xmpp/sasl/credentials.js";
-import { StreamParser, type StreamHeader, type StreamParseError } from "../xmpp/stream-parser.js";
-import { STREAM_CLOSE, streamError, streamHeader } from "../xmpp/stream-writer.js";
+import type { StreamHeader } from "../xmpp/stream-parser.js";
+import { XmlStream } from "../net/xml-stream.js";
 import { Element, xml } from "../xmpp/xml.js";
 import type { AccountHost } from "./account-host.js";
 import type { ServerLimits } from "./limits.js";
@@ -34,14 +34,8 @@ export interface SessionContext {
 
 type State = "wait-header" | "wait-auth" | "wait-bind" | "established" | "closed";
 
-// Output is written once per event-loop turn, or as soon as this much is queued: one turn
-// can read a whole burst (libuv reads up to 32 chunks of 64 KB per socket per turn), and
-// the benchmark's 20,000-message burst left 17,000 serialized stanzas queued on the heap
-// at once, which the GC then moved to the old generation (bench/README.md, "Memory").
-const FLUSH_CHARS = 16 * 1024;
-
 export class C2sSession {
-  readonly id = newId();
+  readonly id: string;
   state: State = "wait-header";
   host: AccountHost | undefined;
   jid: Jid | undefined;
@@ -54,176 +48,72 @@ export class C2sSession {
   carbons = false;
   /** Full JIDs this session sent directed presence to (RFC 6121 4.6). */
   readonly directedPresence = new Set<string>();
-  readonly stats = { stanzasIn: 0, stanzasOut: 0, throttled: 0 };
 
-  private readonly parser: StreamParser;
-  private streamOpened = false;
+  private readonly stream: XmlStream;
   private sasl: SaslServerMechanism | undefined;
   private authAttempts = 0;
-  private outQueue: string[] = [];
-  private outChars = 0;
-  private flushScheduled = false;
-  private negotiationTimer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private throttleTimer: NodeJS.Timeout | undefined;
-  private tokens: number;
-  private lastRefill = Date.now();
   private readonly log: Logger;
 
-  constructor(private readonly socket: Socket, private readonly ctx: SessionContext) {
+  constructor(socket: Socket, private readonly ctx: SessionContext) {
     this.log = ctx.log;
-    this.tokens = ctx.limits.readBurstBytes;
-    this.parser = new StreamParser(
+    this.stream = new XmlStream(
+      socket,
+      { ns: NS.CLIENT, limits: ctx.limits, log: ctx.log, kind: "session" },
       {
         onStreamStart: (h) => this.onStreamStart(h),
-        onStanza: (el) => this.onElement(el),
-        onStreamEnd: () => this.close(),
-        onError: (e) => this.onParseError(e),
+        onElement: (el) => this.onElement(el),
+        onClosed: () => this.teardown(),
       },
-      ctx.limits.stream,
     );
-    socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("end", () => this.teardown());
-    socket.on("close", () => this.teardown());
-    socket.on("error", (err) => {
-      this.log.debug("socket error", { session: this.id, error: err.message });
-      this.teardown();
-    });
-    this.negotiationTimer = setTimeout(() => {
-      this.log.info("closing a connection that did not finish negotiating in time", { session: this.id });
-      this.streamErrorAndClose("connection-timeout", "stream negotiation took too long");
-    }, ctx.limits.negotiationTimeoutMs);
+    this.id = this.stream.id;
   }
 
   get fullJid(): string {
     return this.jid ? this.jid.toString() : "";
   }
 
-  /**
-   * Queue a stanza (or raw XML) for the client. What the router sends arrives here only after the
-   * unit of work that produced it committed (unit-of-work.ts); writes are coalesced per
-   * event-loop turn only to save system calls.
-   */
-  send(el: Element | string): void {
-    if (this.state === "closed") return;
-    const text = typeof el === "string" ? el : el.toString();
-    if (typeof el !== "string") this.stats.stanzasOut++;
-    this.outQueue.push(text);
-    this.outChars += text.length;
-    // What the kernel would not take yet: a client that does not read lets this grow.
-    // (What one turn produces goes out every FLUSH_CHARS and at the next flush.)
-    if (this.socket.writableLength > this.ctx.limits.maxPendingOutputBytes) {
-      // It would not read a stream error either: drop the connection.
-      this.log.warn("client is not reading its stream; dropping it", { session: this.id });
-      this.outQueue = [];
-      this.teardown();
-      return;
-    }
-    if (this.outChars >= FLUSH_CHARS) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+  get stats(): XmlStream["stats"] {
+    return this.stream.stats;
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outQueue.length === 0 || this.socket.destroyed) return;
-    const data = this.outQueue.length === 1 ? this.outQueue[0]! : this.outQueue.join("");
-    this.outQueue = [];
-    this.outChars = 0;
-    this.socket.write(data);
+  /**
+   * Queue a stanza (or raw XML) for the client. What the router sends arrives here only after the
+   * unit of work that produced it committed (unit-of-work.ts).
+   */
+  send(el: Element | string): void {
+    this.stream.send(el);
   }
 
   /** Close with a stream error (RFC 6120 4.9): header first if none was sent yet. */
   streamErrorAndClose(condition: string, text?: string): void {
-    if (this.state === "closed") return;
-    if (!this.streamOpened) this.openStream(undefined);
-    this.send(streamError(condition, text));
-    this.close();
+    this.stream.streamErrorAndClose(condition, text);
   }
 
   close(): void {
-    if (this.state === "closed") return;
-    if (!this.streamOpened) this.openStream(undefined);
-    this.send(STREAM_CLOSE);
-    this.flush();
-    this.socket.end();
-    // A peer that never answers our </stream:stream> must not keep the socket.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-    this.teardown();
+    this.stream.close();
   }
 
   private teardown(): void {
     if (this.state === "closed") return;
     this.state = "closed";
-    for (const t of [this.negotiationTimer, this.idleTimer, this.pingTimer, this.throttleTimer]) if (t) clearTimeout(t);
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.ctx.closed(this);
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.state === "closed") return;
-    this.armIdlePing();
-    this.throttle(chunk.length);
-    try {
-      this.parser.write(chunk);
-    } catch (err) {
-      // A bug in handling one client's stanza must cost that session, never the daemon.
-      this.log.error("internal error while handling client input", { session: this.id, error: (err as Error).stack ?? String(err) });
-      this.streamErrorAndClose("internal-server-error");
-    }
-  }
-
-  // Token bucket on incoming bytes: a flooding client is slowed down by pausing
-  // its socket (TCP pushes back), nothing it sent is dropped.
-  private throttle(bytes: number): void {
-    const { readBytesPerSecond: rate, readBurstBytes: burst } = this.ctx.limits;
-    const now = Date.now();
-    this.tokens = Math.min(burst, this.tokens + ((now - this.lastRefill) * rate) / 1000);
-    this.lastRefill = now;
-    this.tokens -= bytes;
-    if (this.tokens >= 0) return;
-    if (this.stats.throttled++ === 0) this.log.info("client sends faster than the read limit; throttling it", { session: this.id });
-    this.socket.pause();
-    const waitMs = Math.ceil((-this.tokens * 1000) / rate);
-    this.throttleTimer = setTimeout(() => {
-      this.throttleTimer = undefined;
-      if (this.state !== "closed") this.socket.resume();
-    }, waitMs);
-  }
-
-  private armIdlePing(): void {
-    if (this.state !== "established") return;
-    if (this.pingTimer) {
-      clearTimeout(this.pingTimer);
-      this.pingTimer = undefined;
-    }
-    if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(() => this.pingClient(), this.ctx.limits.pingIdleMs);
-  }
-
-  // XEP-0199 server-to-client ping: any traffic from the client counts as the answer.
+  // XEP-0199 server-to-client ping after pingIdleMs of silence: any traffic from the client
+  // counts as the answer (it re-arms the idle watch and cancels the deadline).
   private pingClient(): void {
-    this.idleTimer = undefined;
     if (this.state !== "established" || !this.host) return;
     this.send(xml("iq", { type: "get", id: `ping-${newId()}`, from: this.host.domain, to: this.fullJid }, xml("ping", { xmlns: NS.PING })));
-    this.pingTimer = setTimeout(() => {
+    const sentAt = Date.now();
+    this.stream.later(this.ctx.limits.pingTimeoutMs, () => {
+      if (this.stream.lastInputMs >= sentAt) return;
       this.log.info("client did not answer a ping; closing its session", { session: this.id });
       this.streamErrorAndClose("connection-timeout", "no answer to ping");
-    }, this.ctx.limits.pingTimeoutMs);
-  }
-
-  private onParseError(e: StreamParseError): void {
-    this.log.info("stream error from client input", { session: this.id, condition: e.condition });
-    this.streamErrorAndClose(e.condition, e.text);
+    });
   }
 
   private openStream(from: string | undefined): void {
-    this.streamOpened = true;
-    this.send(streamHeader({ ns: NS.CLIENT, from, id: randomBytes(12).toString("base64url") }));
+    this.stream.openStream({ from, id: randomBytes(12).toString("base64url") });
   }
 
   // https://www.rfc-editor.org/rfc/rfc6120#section-4.7
@@ -308,7 +198,7 @@ export class C2sSession {
     this.send(xml("success", { xmlns: NS.SASL }, step.additionalData ? step.additionalData.toString("base64") : ""));
     this.state = "wait-bind";
     this.log.info("client authenticated", { session: this.id });
-    this.parser.restart();
+    this.stream.restart();
   }
 
   private saslFailure(condition: string): void {
@@ -338,11 +228,10 @@ export class C2sSession {
     if (existing) existing.streamErrorAndClose("conflict", "replaced by a new connection with the same resource");
     this.jid = full;
     this.state = "established";
-    if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
-    this.negotiationTimer = undefined;
+    this.stream.negotiated();
     this.ctx.bound(this);
     this.send(iqResult(el, xml("bind", { xmlns: NS.BIND }, xml("jid", {}, full.toString()))));
-    this.armIdlePing();
+    this.stream.watchIdle(this.ctx.limits.pingIdleMs, () => this.pingClient());
   }
 
   // https://www.rfc-editor.org/rfc/rfc6120#section-8.1.2.1
@@ -351,7 +240,6 @@ export class C2sSession {
       if (el.is("iq") || el.is("message") || el.is("presence")) return this.streamErrorAndClose("invalid-namespace");
       return this.streamErrorAndClose("unsupported-stanza-type", `<${el.name}/> is not a stanza`);
     }
-    this.stats.stanzasIn++;
     const from = el.attrs.from;
     if (from !== undefined && from !== this.fullJid && from !== this.host!.bareJid.toString()) {
       this.log.info("client sent a stanza with a spoofed from", { session: this.id });

@@ -102,7 +102,7 @@ test("a client that stops reading is disconnected once its unread output passes 
   const chunk = `<message to='${bob.jid}/stalled' type='chat'><body>${"y".repeat(900)}</body></message>`.repeat(100);
   for (let i = 0; i < 120; i++) sender.send(chunk);
   const deadline = Date.now() + 10_000;
-  while (!server.logText().includes("client is not reading its stream; dropping it")) {
+  while (!server.logText().includes("peer is not reading its stream; dropping it")) {
     if (Date.now() > deadline) throw new Error("the stalled client was never disconnected");
     await new Promise((r) => setTimeout(r, 50));
   }
