@@ -4,7 +4,7 @@ import { NS } from "../xmpp/namespaces.js";
 import { xml, type Element } from "../xmpp/xml.js";
 import type { AccountHost } from "./account-host.js";
 import type { C2sSession } from "./c2s-session.js";
-import type { ServerModule } from "./router.js";
+import type { Router, ServerModule } from "./router.js";
 import { cloneElement, errorReply, iqResult } from "./stanza.js";
 import type { UnitOfWork } from "./unit-of-work.js";
 
@@ -30,6 +30,20 @@ export class Carbons {
         },
       },
     };
+  }
+
+  register(router: Router): void {
+    router.use(this.module());
+    router.stanzas.on("pre-message", ({ unit, origin, stanza }) => void (origin.kind === "c2s" && this.afterSent(unit, origin.session, stanza)), 10);
+    // Copies for the resources the message does not reach (the router delivers at priority 0).
+    router.stanzas.on("message/full", ({ unit, host, stanza, to }) => {
+      const session = host!.sessions.get(to.resource);
+      if (session) this.afterReceived(unit, host!, stanza, [session]);
+    }, 10);
+    router.stanzas.on("message/bare", ({ unit, host, stanza }) => {
+      const targets = host!.messageTargets();
+      if (targets.length > 0) this.afterReceived(unit, host!, stanza, targets);
+    }, 10);
   }
 
   /** A local user's client sent a message: its other carbons-enabled resources get a copy. */

@@ -24,6 +24,13 @@ export class OfflineMessages {
 
   constructor(private readonly router: Router, private readonly db: Store, private readonly log: Logger) {}
 
+  register(): void {
+    // After the router's delivery (priority 0) found no resource for a message to the bare JID.
+    this.router.stanzas.on("message/bare", ({ unit, host, stanza }) => (this.store(unit, host!, stanza), true), -10);
+    this.router.sessions.on("session-available", ({ unit, host, session }) => this.deliver(unit, host, session));
+    this.router.use({ name: "offline", features: ["msgoffline"] });
+  }
+
   /** A message for an account with no available resource (XEP-0160 section 3). */
   store(unit: UnitOfWork, host: AccountHost, message: Element): void {
     const type = message.attrs.type ?? "normal";

@@ -40,6 +40,8 @@ export interface S2sLimits {
   connectTimeoutMs: number;
   /** Subscription requests from one peer domain waiting for the user's answer, per account. */
   maxPendingSubscriptionsPerPeer: number;
+  /** ... and from all peers together, per account. */
+  maxPendingSubscriptions: number;
   /** Full JIDs one session has sent directed presence to. */
   maxDirectedPresencePerSession: number;
   /** Durable stanzas waiting in the outbox per (local onion, remote domain). */
@@ -66,6 +68,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   iqTimeoutMs: 30_000,
   connectTimeoutMs: 25_000,
   maxPendingSubscriptionsPerPeer: 8,
+  maxPendingSubscriptions: 256,
   maxDirectedPresencePerSession: 64,
   maxOutboxPerPeer: 1000,
 };

@@ -8,7 +8,7 @@ import type { AccountHost } from "./account-host.js";
 import type { C2sSession } from "./c2s-session.js";
 import type { Roster } from "./roster.js";
 import type { Router } from "./router.js";
-import { cloneElement } from "./stanza.js";
+import { cloneElement, errorReply } from "./stanza.js";
 import type { UnitOfWork } from "./unit-of-work.js";
 
 const SUBSCRIPTION_TYPES = new Set(["subscribe", "subscribed", "unsubscribe", "unsubscribed"]);
@@ -43,11 +43,24 @@ export class Presence {
     return SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? "");
   }
 
+  /** Presence is this module: what clients send, what arrives for the account, sessions going away. */
+  register(router: Router): void {
+    router.stanzas.on("pre-presence", ({ unit, origin, stanza }) => {
+      if (origin.kind !== "c2s") return false;
+      if (stanza.attrs.to === undefined) this.fromClientBroadcast(unit, origin.session, stanza);
+      else this.fromClientDirected(unit, origin.session, stanza);
+      return true;
+    });
+    router.stanzas.on("presence/bare", ({ unit, host, stanza }) => (this.inbound(unit, host!, stanza), true));
+    // Subscription stanzas to a full JID are handled as if sent to the bare JID (RFC 6121 3.1.3).
+    router.stanzas.on("presence/full", ({ unit, host, stanza }) => this.isSubscriptionType(stanza) && (this.inbound(unit, host!, stanza), true), 10);
+    router.sessions.on("session-closed", ({ unit, session }) => this.sessionClosed(unit, session));
+  }
+
   // https://www.rfc-editor.org/rfc/rfc6121#section-4.2 (initial), 4.4 (updates), 4.5 (unavailable)
   fromClientBroadcast(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
     const type = stanza.attrs.type;
     if (type !== undefined && type !== "unavailable") return; // probes, subscriptions and errors need a 'to'
-    const host = session.host!;
     if (type === "unavailable") {
       if (!session.available) return;
       session.available = false;
@@ -65,7 +78,7 @@ export class Presence {
     if (initial) this.initialPresence(unit, session);
     // XEP-0160: stored messages go to a resource that is available with a non-negative priority;
     // also on a later update, for messages a vanished resource never acknowledged (offline.ts).
-    if (session.priority >= 0) this.router.offline.deliver(unit, host, session);
+    if (session.priority >= 0) this.router.sessionAvailable(unit, session);
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#section-4.2.2 (probes) and 4.2.4 (what the new resource learns)
@@ -88,7 +101,13 @@ export class Presence {
     if (type === "probe") return; // clients have no business probing; the server does it for them
     const to = stanza.attrs.to!;
     if (type === "unavailable") session.directedPresence.delete(to);
-    else if (type === undefined && session.available) session.directedPresence.add(to);
+    else if (type === undefined && session.available) {
+      if (!this.router.policy.mayDirectPresence(session, to)) {
+        unit.send(session, errorReply(stanza, "policy-violation", "too many contacts hold a directed presence of this session"));
+        return;
+      }
+      session.directedPresence.add(to);
+    }
     this.router.route(unit, stanza);
   }
 
@@ -134,9 +153,8 @@ export class Presence {
   private answerProbe(unit: UnitOfWork, host: AccountHost, probe: Element): void {
     const from = parseJid(probe.attrs.from ?? "");
     if (!from) return;
-    const item = this.roster.get(host, from.bare().toString());
     // Presence is only for those the user lets see it: say nothing to anyone else.
-    if (!host.isUser(from) && (!item || !hasFrom(item.subscription))) return;
+    if (!this.router.policy.maySeePresence(host, from)) return;
     const available = host.availableSessions();
     if (available.length === 0) {
       this.router.route(unit, xml("presence", { type: "unavailable", from: host.bareJid.toString(), to: probe.attrs.from }));
@@ -214,7 +232,11 @@ export class Presence {
           for (const s of host.availableSessions()) this.router.route(unit, this.addressed(s.lastPresence ?? xml("presence"), s.fullJid, contact));
           return;
         }
-        // Kept until the user answers, and shown again at each login until then.
+        // Kept until the user answers, and shown again at each login until then: within limits.
+        if (!this.router.policy.mayHoldSubscriptionRequest(host, from)) {
+          this.log.debug("subscription request dropped: too many pending from that peer", { owner });
+          return;
+        }
         this.store.roster.putPendingIn(owner, contact, delivered.toString());
         for (const s of host.availableSessions()) unit.send(s, delivered);
         return;

@@ -1,20 +1,21 @@
 // Where every stanza goes: https://www.rfc-editor.org/rfc/rfc6121#section-8
-// Data walks one way: session -> router -> (module | host's sessions | offline store).
-// Policy lives here: which addresses are local, what happens to an unknown
-// user or a remote domain (no federation yet: remote-server-not-found).
-// Everything that changes state runs in a unit of work (unit-of-work.ts): one
-// stanza from a client, a session closing. Every delivery goes through the unit.
+// Data walks one way: stream -> router -> hooks (features) -> sessions or other servers.
+// Every stanza enters with its origin (origin.ts): an account's client, a server stream
+// authenticated for one of our onions, or the server itself. The router decides only where a
+// stanza is addressed and fires the event for it (hooks.ts); presence, carbons, offline storage
+// and federation are hooks, and who may see what is asked of the policy (policy.ts).
+// Everything that changes state runs in a unit of work (unit-of-work.ts): one stanza, a session
+// closing. Every delivery goes through the unit.
 import type { Logger } from "../daemon/logger.js";
 import type { Store } from "../store/store.js";
 import { Jid, parseJid } from "../xmpp/jid.js";
 import type { Element } from "../xmpp/xml.js";
 import type { AccountHost } from "./account-host.js";
 import type { C2sSession } from "./c2s-session.js";
-import type { Carbons } from "./carbons.js";
-import type { ServerLimits } from "./limits.js";
-import type { OfflineMessages } from "./offline.js";
+import { Hooks, type SessionEvent, type SessionEventName, type StanzaEvent, type StanzaEventName, type StanzaKind } from "./hooks.js";
+import { LOCAL, withinDomain, type ClientOrigin, type Origin, type ServerOrigin } from "./origin.js";
 import { PendingIqs } from "./pending-iqs.js";
-import type { Presence } from "./presence.js";
+import type { Policy } from "./policy.js";
 import { errorReply, iqKey } from "./stanza.js";
 import { UnitsOfWork, type UnitOfWork } from "./unit-of-work.js";
 
@@ -48,23 +49,26 @@ export interface ServerModule {
 export interface RouterDeps {
   store: Store;
   log: Logger;
-  limits: ServerLimits;
+  policy: Policy;
 }
 
 export class Router {
   readonly hosts = new Map<string, AccountHost>();
+  /** What features hook: one chain per stanza event (hooks.ts). */
+  readonly stanzas = new Hooks<StanzaEventName, StanzaEvent>();
+  readonly sessions = new Hooks<SessionEventName, SessionEvent>();
   private readonly iqHandlers = new Map<string, IqHandler>();
   private readonly modules: ServerModule[] = [];
-  presence!: Presence;
-  offline!: OfflineMessages;
-  carbons!: Carbons;
   readonly units: UnitsOfWork;
   /** iqs the server sent and awaits an answer to. */
   readonly iqs: PendingIqs;
+  readonly policy: Policy;
 
   constructor(readonly deps: RouterDeps) {
+    this.policy = deps.policy;
     this.units = new UnitsOfWork(deps.store, deps.log);
     this.iqs = new PendingIqs(this.units, deps.log);
+    this.deliveryHooks();
   }
 
   use(module: ServerModule): void {
@@ -92,7 +96,28 @@ export class Router {
    * handling it throws, nothing it changed or queued survives, and the error goes to the session.
    */
   fromClient(session: C2sSession, stanza: Element): void {
-    this.units.run((unit) => this.handleFromClient(unit, session, stanza));
+    this.units.run((unit) => this.fromOwnClient(unit, { kind: "c2s", session, host: session.host! }, stanza));
+  }
+
+  /**
+   * A stanza from a server stream authenticated for (origin.local, origin.remote); the stream
+   * checked from and to. It reaches only the onion it arrived on: never relayed, never another
+   * account of this daemon.
+   */
+  fromServer(origin: ServerOrigin, stanza: Element): void {
+    this.units.run((unit) => {
+      const to = parseJid(stanza.attrs.to ?? "");
+      if (!to || !withinDomain(to.domain, origin.local)) {
+        this.deps.log.error("a server stream let through a stanza for another domain; dropped", { stream: origin.streamId });
+        return;
+      }
+      this.route(unit, stanza, origin);
+    });
+  }
+
+  /** A session announced itself available (offline storage delivers to it). */
+  sessionAvailable(unit: UnitOfWork, session: C2sSession): void {
+    this.sessions.fire("session-available", { unit, session, host: session.host! });
   }
 
   /** A bound session is gone: its presence goes away, and what it was asked is not answered. */
@@ -101,7 +126,7 @@ export class Router {
       this.units.run((unit) => {
         // First: what it was asked is abandoned even if the rest of the unit fails.
         this.iqs.sinkClosed(unit, session);
-        this.presence.sessionClosed(unit, session);
+        this.sessions.fire("session-closed", { unit, session, host: session.host! });
       });
     } catch (err) {
       // Closing runs from socket events: a failure here must cost this session only.
@@ -109,40 +134,37 @@ export class Router {
     }
   }
 
-  private handleFromClient(unit: UnitOfWork, session: C2sSession, stanza: Element): void {
-    const to = stanza.attrs.to;
-    if (stanza.name === "presence" && to === undefined) return this.presence.fromClientBroadcast(unit, session, stanza);
-    if (stanza.name === "presence") return this.presence.fromClientDirected(unit, session, stanza);
-    if (stanza.name === "message") {
-      // RFC 6121 8.1.1.1: no 'to' means the sender's own bare JID.
-      if (to === undefined) stanza.attrs.to = session.host!.bareJid.toString();
-      this.route(unit, stanza);
-      this.carbons.afterSent(unit, session, stanza);
-      return;
-    }
-    if (to === undefined) return this.serverIq(unit, stanza, session.host!.bareJid, session.host!);
-    this.route(unit, stanza);
+  private fromOwnClient(unit: UnitOfWork, origin: ClientOrigin, stanza: Element): void {
+    const { host } = origin;
+    // RFC 6121 8.1.1.1: a message without 'to' is for the sender's own bare JID.
+    if (stanza.name === "message" && stanza.attrs.to === undefined) stanza.attrs.to = host.bareJid.toString();
+    const to = stanza.attrs.to === undefined ? host.bareJid : parseJid(stanza.attrs.to);
+    if (!to) return;
+    const kind = stanza.name as StanzaKind;
+    if (this.stanzas.fire(`pre-${kind}`, { unit, origin, stanza, to, host })) return;
+    // An iq without 'to' is for the account, answered by the server on its behalf.
+    if (stanza.attrs.to === undefined) return this.serverIq(unit, stanza, host.bareJid, host);
+    this.route(unit, stanza, origin);
   }
 
-  /** Deliver a stanza that has valid from/to, from any local source. */
-  route(unit: UnitOfWork, stanza: Element): void {
+  /**
+   * Deliver a stanza that has valid from/to. Local addresses fire `<kind>/bare|full|host`,
+   * others `route/remote` (only for local origins: a peer's stanza is never relayed).
+   */
+  route(unit: UnitOfWork, stanza: Element, origin: Origin = LOCAL): void {
     const to = parseJid(stanza.attrs.to ?? "");
     if (!to) return;
+    const kind = stanza.name as StanzaKind;
     const host = this.hostOf(to);
-    if (!host) return this.remote(unit, stanza);
-    if (!to.local) {
-      if (stanza.name === "iq") return this.serverIq(unit, stanza, to, host);
-      // Messages and presence for the server itself: nothing to do with them.
+    if (!host) {
+      if (origin.kind === "s2s") return this.bounce(unit, stanza, "service-unavailable");
+      const event: StanzaEvent = { unit, origin, stanza, to, host: undefined };
+      if (!this.stanzas.fire("route/remote", event)) this.bounce(unit, stanza, "remote-server-not-found", "federation needs Tor: this daemon runs without it");
       return;
     }
-    if (!host.isUser(to)) return this.noSuchUser(unit, stanza);
-    if (to.resource) return this.toFullJid(unit, stanza, host, to);
-    return this.toBareJid(unit, stanza, host, to);
-  }
-
-  // No federation yet: the next issue routes these through Tor.
-  private remote(unit: UnitOfWork, stanza: Element): void {
-    this.bounce(unit, stanza, "remote-server-not-found", "federation is not available yet");
+    const addressing = !to.local ? "host" : to.resource ? "full" : "bare";
+    if (addressing !== "host" && !host.isUser(to)) return this.noSuchUser(unit, stanza);
+    this.stanzas.fire(`${kind}/${addressing}`, { unit, origin, stanza, to, host });
   }
 
   // https://www.rfc-editor.org/rfc/rfc6121#section-8.5.1
@@ -158,46 +180,57 @@ export class Router {
     this.route(unit, errorReply(stanza, condition, text));
   }
 
-  // https://www.rfc-editor.org/rfc/rfc6121#section-8.5.3
-  private toFullJid(unit: UnitOfWork, stanza: Element, host: AccountHost, to: Jid): void {
-    const session = host.sessions.get(to.resource);
-    if (session) {
-      if (stanza.name === "presence" && this.presence.isSubscriptionType(stanza)) return this.presence.inbound(unit, host, stanza);
-      unit.send(session, stanza);
-      if (stanza.name === "message") this.carbons.afterReceived(unit, host, stanza, [session]);
-      return;
-    }
-    const type = stanza.attrs.type ?? (stanza.name === "message" ? "normal" : undefined);
-    if (stanza.name === "message") {
-      if (type === "chat" || type === "normal" || type === "headline") return this.toBareJid(unit, stanza, host, to.bare());
-      if (type === "groupchat") return this.bounce(unit, stanza, "service-unavailable");
-      return;
-    }
-    if (stanza.name === "presence") {
-      if (this.presence.isSubscriptionType(stanza)) return this.presence.inbound(unit, host, stanza);
-      return;
-    }
-    this.bounce(unit, stanza, "service-unavailable");
+  /** What the router itself does at priority 0; features hook before (higher) or after (lower). */
+  private deliveryHooks(): void {
+    const on = (name: StanzaEventName, fn: (e: StanzaEvent & { host: AccountHost }) => boolean | void) => this.stanzas.on(name, (e) => fn(e as StanzaEvent & { host: AccountHost }));
+    on("message/full", (e) => this.messageToFullJid(e));
+    on("message/bare", (e) => this.messageToBareJid(e));
+    // Messages and presence for the server itself: nothing to do with them.
+    on("message/host", () => true);
+    on("presence/host", () => true);
+    on("presence/full", ({ unit, stanza, host, to }) => {
+      const session = host.sessions.get(to.resource);
+      if (session) unit.send(session, stanza);
+      return true;
+    });
+    on("iq/full", ({ unit, stanza, host, to }) => {
+      const session = host.sessions.get(to.resource);
+      if (session) unit.send(session, stanza);
+      else this.bounce(unit, stanza, "service-unavailable");
+      return true;
+    });
+    on("iq/bare", ({ unit, stanza, to, host }) => (this.serverIq(unit, stanza, to, host), true));
+    on("iq/host", ({ unit, stanza, to, host }) => (this.serverIq(unit, stanza, to, host), true));
   }
 
-  // https://www.rfc-editor.org/rfc/rfc6121#section-8.5.2
-  private toBareJid(unit: UnitOfWork, stanza: Element, host: AccountHost, to: Jid): void {
-    if (stanza.name === "presence") return this.presence.inbound(unit, host, stanza);
-    if (stanza.name === "iq") return this.serverIq(unit, stanza, to, host);
+  // https://www.rfc-editor.org/rfc/rfc6121#section-8.5.3
+  private messageToFullJid({ unit, stanza, host, to, origin }: StanzaEvent & { host: AccountHost }): boolean {
+    const session = host.sessions.get(to.resource);
+    if (session) {
+      unit.send(session, stanza);
+      return true;
+    }
     const type = stanza.attrs.type ?? "normal";
-    if (type === "groupchat") return this.bounce(unit, stanza, "service-unavailable");
-    const targets = host.messageTargets();
+    if (type === "chat" || type === "normal" || type === "headline") {
+      this.stanzas.fire("message/bare", { unit, origin, stanza, to: to.bare(), host });
+    } else if (type === "groupchat") this.bounce(unit, stanza, "service-unavailable");
+    return true;
+  }
+
+  // https://www.rfc-editor.org/rfc/rfc6121#section-8.5.2: false when no resource took it (offline storage hooks after).
+  private messageToBareJid({ unit, stanza, host }: StanzaEvent & { host: AccountHost }): boolean {
+    const type = stanza.attrs.type ?? "normal";
+    if (type === "groupchat") {
+      this.bounce(unit, stanza, "service-unavailable");
+      return true;
+    }
     if (type === "headline") {
       for (const s of host.availableSessions()) if (s.priority >= 0) unit.send(s, stanza);
-      return;
+      return true;
     }
-    if (type === "error") {
-      for (const s of targets) unit.send(s, stanza);
-      return;
-    }
-    if (targets.length === 0) return this.offline.store(unit, host, stanza);
+    const targets = host.messageTargets();
     for (const s of targets) unit.send(s, stanza);
-    this.carbons.afterReceived(unit, host, stanza, targets);
+    return targets.length > 0 || type === "error";
   }
 
   /** iqs the server answers: to the domain, or to the bare JID on the account's behalf. */

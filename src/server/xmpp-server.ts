@@ -14,6 +14,8 @@ import { pingModule } from "./modules/ping.js";
 import { legacySessionModule } from "./modules/session.js";
 import { vcardModule } from "./modules/vcard.js";
 import { OfflineMessages } from "./offline.js";
+import { Policy } from "./policy.js";
+import { mergeS2sLimits, type S2sLimitOverrides } from "./policy-limits.js";
 import { Presence } from "./presence.js";
 import { Roster } from "./roster.js";
 import { Router } from "./router.js";
@@ -22,6 +24,8 @@ export interface XmppServerOptions {
   store: Store;
   log: Logger;
   limits?: LimitOverrides;
+  /** Federation limits (policy-limits.ts); tests shrink them. */
+  s2sLimits?: S2sLimitOverrides;
   /** Keys the made-up SCRAM salts of unknown users; persist it (see SaslMechanismOptions). */
   unknownUserSecret: Buffer;
 }
@@ -35,6 +39,7 @@ export class PortInUseError extends Error {
 export class XmppServer {
   readonly router: Router;
   readonly limits: ServerLimits;
+  readonly policy: Policy;
   private readonly sessions = new Set<C2sSession>();
   private listener: Server | undefined;
   /** Only the daemon's own user may talk to the c2s port (another local user could probe which onions live here, or hold every slot). */
@@ -52,19 +57,21 @@ export class XmppServer {
     this.limits = mergeLimits(opts.limits);
     const ownUid = process.getuid?.();
     this.gate = ownUid === undefined ? undefined : new LocalPeerGate({ allowedUid: ownUid, what: "c2s", log: this.log });
-    const router = new Router({ store: opts.store, log: opts.log.child("router"), limits: this.limits });
+    this.policy = new Policy(opts.store, this.limits, mergeS2sLimits(opts.s2sLimits));
+    const router = new Router({ store: opts.store, log: opts.log.child("router"), policy: this.policy });
     this.router = router;
-    const roster = new Roster(opts.store, this.limits, (unit, host, item) => router.presence.onRosterRemove(unit, host, item));
-    router.presence = new Presence(router, opts.store, roster, opts.log.child("presence"));
-    router.offline = new OfflineMessages(router, opts.store, opts.log.child("offline"));
-    router.carbons = new Carbons();
+    this.policy.register(router);
+    // Removing a contact cancels its subscriptions (called only once both exist).
+    const roster = new Roster(opts.store, this.limits, (unit, host, item) => presence.onRosterRemove(unit, host, item));
+    const presence = new Presence(router, opts.store, roster, opts.log.child("presence"));
+    presence.register(router);
+    new OfflineMessages(router, opts.store, opts.log.child("offline")).register();
+    new Carbons().register(router);
     router.use(roster.module());
-    router.use(router.carbons.module());
     router.use(pingModule);
     router.use(legacySessionModule);
     router.use(vcardModule(opts.store, this.limits.maxVcardBytes));
-    router.use(discoModule(opts.store, () => router.features()));
-    router.use({ name: "offline", features: ["msgoffline"] });
+    router.use(discoModule(this.policy, () => router.features()));
   }
 
   addHost(localpart: string, domain: string): AccountHost {

@@ -1,17 +1,13 @@
 // XEP-0030 service discovery for the server domain and account bare JIDs.
-import type { Store } from "../../store/store.js";
+import type { Policy } from "../policy.js";
 import { NS } from "../../xmpp/namespaces.js";
 import { xml } from "../../xmpp/xml.js";
 import type { IqRequest, ServerModule } from "../router.js";
 import { errorReply, iqResult } from "../stanza.js";
 
-export function discoModule(store: Store, features: () => string[]): ServerModule {
+export function discoModule(policy: Policy, features: () => string[]): ServerModule {
   // An account's own JID answers only to itself and to contacts it shares presence with.
-  const mayAsk = ({ from, host, fromSelf }: IqRequest) => {
-    if (fromSelf) return true;
-    const item = store.roster.get(host.bareJid.toString(), from.bare().toString());
-    return item?.subscription === "from" || item?.subscription === "both";
-  };
+  const mayAsk = ({ from, host }: IqRequest) => policy.mayQueryAccount(host, from);
   return {
     name: "disco",
     features: [NS.DISCO_INFO, NS.DISCO_ITEMS],
