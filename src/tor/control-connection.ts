@@ -189,7 +189,7 @@ export class TorControlConnection {
    * this connection (and only this connection can DEL_ONION it). `privateKey` is returned as
    * "ED25519-V3:<base64>" when tor generated the key (NEW) and DiscardPK was not given.
    */
-  async addOnion(key: OnionKey, ports: OnionPort[], flags: string[] = []): Promise<{ serviceId: string; privateKey?: string }> {
+  async addOnion(key: OnionKey, ports: OnionPort[], flags: string[] = [], limits: OnionLimits = {}): Promise<{ serviceId: string; privateKey?: string }> {
     let keyArg: string;
     if (key === "NEW") keyArg = "NEW:ED25519-V3";
     else {
@@ -201,10 +201,12 @@ export class TorControlConnection {
     }
     if (ports.length === 0) throw new TypeError("an onion service needs at least one port");
     const parts = [`ADD_ONION ${keyArg}`];
+    if (limits.maxStreamsCloseCircuit) flags = [...flags, "MaxStreamsCloseCircuit"];
     if (flags.length) {
       for (const f of flags) if (!/^[A-Za-z]+$/.test(f)) throw new TypeError(`invalid ADD_ONION flag ${JSON.stringify(f)}`);
       parts.push(`Flags=${flags.join(",")}`);
     }
+    parts.push(...onionLimitArgs(limits));
     for (const p of ports) {
       if (!Number.isInteger(p.virtPort) || p.virtPort < 1 || p.virtPort > 65535) {
         throw new TypeError(`invalid onion virtual port ${p.virtPort}`);
@@ -339,3 +341,30 @@ function connectHint(err: Error): string {
 // Re-exported so callers need one import for the control client.
 export { TorControlError, ControlProtocolError, TorAuthError, quoteString };
 export type { TorReply };
+
+/**
+ * ADD_ONION's defenses (control-spec 3.27): MaxStreams caps the streams one rendezvous circuit
+ * may open; the proof-of-work keywords (tor 0.4.8+, builds with "pow: yes" in --list-modules)
+ * make clients pay for introductions when the service is flooded.
+ */
+export interface OnionLimits {
+  maxStreams?: number;
+  /** Close the whole circuit of a client that exceeds maxStreams. */
+  maxStreamsCloseCircuit?: boolean;
+  pow?: { queueRate?: number; queueBurst?: number };
+}
+
+function onionLimitArgs(limits: OnionLimits): string[] {
+  const out: string[] = [];
+  const int = (name: string, v: number, max: number) => {
+    if (!Number.isInteger(v) || v < 0 || v > max) throw new TypeError(`invalid ADD_ONION ${name} ${v}`);
+    return `${name}=${v}`;
+  };
+  if (limits.maxStreams !== undefined) out.push(int("MaxStreams", limits.maxStreams, 65535));
+  if (limits.pow) {
+    out.push("PoWDefensesEnabled=1");
+    if (limits.pow.queueRate !== undefined) out.push(int("PoWQueueRate", limits.pow.queueRate, 2 ** 31 - 1));
+    if (limits.pow.queueBurst !== undefined) out.push(int("PoWQueueBurst", limits.pow.queueBurst, 2 ** 31 - 1));
+  }
+  return out;
+}

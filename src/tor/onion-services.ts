@@ -44,6 +44,8 @@ export interface OnionServicesOptions {
 
 /** The onion's virtual port: XMPP server-to-server. */
 export const S2S_VIRTUAL_PORT = 5269;
+/** Streams one client circuit may open to an onion: a peer server needs one or two at a time. */
+export const ONION_MAX_STREAMS = 8;
 
 interface Entry {
   account: OnionAccount;
@@ -60,6 +62,8 @@ interface Entry {
 }
 
 export class OnionServices {
+  /** This tor refused ADD_ONION's proof-of-work keywords once: do not ask again. */
+  private powRefused = false;
   private readonly entries = new Map<string, Entry>();
   private connection: TorControlConnection | undefined;
   private tor: TorIdentity | undefined;
@@ -166,7 +170,7 @@ export class OnionServices {
     try {
       const target = await entry.account.target(tor);
       const key = expandedSecretKey(entry.account.seed).toString("base64");
-      const { serviceId: id } = await connection.addOnion({ ed25519V3: key }, [{ virtPort: S2S_VIRTUAL_PORT, target }]);
+      const { serviceId: id } = await this.addWithDefenses(connection, key, target);
       // tor derives the address from the key we gave; it must be the one we computed.
       if (`${id}.onion` !== entry.account.domain) throw new Error(`tor derived ${id}.onion from the key of ${entry.account.domain}`);
       entry.up = true;
@@ -181,6 +185,25 @@ export class OnionServices {
       // The connection went away (attach() will retry), or the account did (nothing to report).
       if (this.connection !== connection || this.entries.get(entry.account.domain) !== entry) return;
       this.fail(entry, (err as Error).message);
+    }
+  }
+
+  /**
+   * ADD_ONION with MaxStreams (a client's circuit carries at most a few s2s connections) and
+   * tor's proof-of-work defense against introduction floods, where this tor has it (the "pow"
+   * module; tor 0.4.8+). A tor that refuses the PoW keywords gets the service without them.
+   */
+  private async addWithDefenses(connection: TorControlConnection, key: string, target: string): Promise<{ serviceId: string }> {
+    const ports = [{ virtPort: S2S_VIRTUAL_PORT, target }];
+    const limits = { maxStreams: ONION_MAX_STREAMS, maxStreamsCloseCircuit: true };
+    if (this.powRefused) return connection.addOnion({ ed25519V3: key }, ports, [], limits);
+    try {
+      return await connection.addOnion({ ed25519V3: key }, ports, [], { ...limits, pow: {} });
+    } catch (err) {
+      if (!/pow/i.test((err as Error).message)) throw err;
+      this.powRefused = true;
+      this.log.warn("this tor has no proof-of-work defense for onion services; adding them without it", { reason: (err as Error).message });
+      return connection.addOnion({ ed25519V3: key }, ports, [], limits);
     }
   }
 

@@ -160,6 +160,18 @@ describeTor("real tor with CookieAuthentication 1 (TCP and Unix socket)", () => 
     await expect(c.delOnion(added.serviceId)).rejects.toMatchObject({ status: 552 });
   });
 
+  test("ADD_ONION with MaxStreams, MaxStreamsCloseCircuit and proof-of-work defenses is accepted by this tor", async () => {
+    const seed = generateOnionSeed();
+    const c = await open(tor.control);
+    await c.authenticate(cookie());
+    const limits = { maxStreams: 8, maxStreamsCloseCircuit: true, pow: { queueRate: 50, queueBurst: 200 } };
+    const added = await c.addOnion(onionKey(seed), [{ virtPort: 5269, target: "127.0.0.1:9" }], [], limits);
+    expect(added).toEqual({ serviceId: serviceIdOf(seed) });
+    // An out-of-range value is refused here, before tor sees it.
+    expect(() => c.addOnion(onionKey(seed), [{ virtPort: 5269, target: "127.0.0.1:9" }], [], { maxStreams: 70000 })).rejects.toThrow(/MaxStreams/);
+    await c.delOnion(added.serviceId);
+  });
+
   test("several onions on one connection: onions/current comes as a data block", async () => {
     const seeds = [generateOnionSeed(), generateOnionSeed()];
     const c = await open(tor.control);

@@ -115,3 +115,27 @@ test("the clock starts only once tor is bootstrapped; pauses grow between attemp
   hsDesc("UPLOADED");
   await until(() => onions.state(domain)?.state === "published");
 });
+
+test("the onion is added with MaxStreams (closing a greedy circuit) and proof-of-work defenses", async () => {
+  await onions.attach(conn, { uid: 0 });
+  const add = fake.connections[0]!.lines.find((l) => l.startsWith("ADD_ONION"))!;
+  expect(add).toMatch(/ Flags=MaxStreamsCloseCircuit MaxStreams=8 PoWDefensesEnabled=1 Port=5269,unix:/);
+});
+
+test("a tor that refuses the proof-of-work keywords gets the onion without them, and is not asked again", async () => {
+  await fake.close();
+  conn.close();
+  fake = await startFakeTorControl((line) => {
+    if (line.startsWith("ADD_ONION") && line.includes("PoW")) return `512 Unrecognized keyword "PoWDefensesEnabled"\r\n`;
+    if (line.startsWith("ADD_ONION")) return `250-ServiceID=${id}\r\n250 OK\r\n`;
+    return undefined;
+  });
+  conn = await TorControlConnection.connect(fake.target);
+  await conn.authenticate({ method: "NULL" });
+  await onions.attach(conn, { uid: 0 });
+  const adds = fake.connections[0]!.lines.filter((l) => l.startsWith("ADD_ONION"));
+  expect(adds).toHaveLength(2);
+  expect(adds[1]).toMatch(/MaxStreams=8 Port=/);
+  expect(onions.state(domain)?.state).toBe("uploading");
+  expect(logText).toMatch(/no proof-of-work defense/);
+});
