@@ -2,9 +2,10 @@
 // stream through Tor and reads the peer's answer (its stream header, then its
 // features or a stream error). A diagnostic for users and for the Tor tests.
 import type { Socket } from "node:net";
+import { createLogger } from "../daemon/logger.js";
+import { XmlStream } from "../net/xml-stream.js";
+import { DEFAULT_S2S_LIMITS } from "../server/policy-limits.js";
 import { NS } from "../xmpp/namespaces.js";
-import { StreamParser } from "../xmpp/stream-parser.js";
-import { STREAM_CLOSE, streamHeader } from "../xmpp/stream-writer.js";
 
 export interface ProbeResult {
   /** Milliseconds from the start of the dial to the peer's first element. */
@@ -15,9 +16,12 @@ export interface ProbeResult {
   answer: string;
 }
 
+const quiet = createLogger({ level: "error" });
+
 export async function probePeer(dial: () => Promise<Socket>, from: string, to: string, timeoutMs: number): Promise<ProbeResult> {
   const started = Date.now();
   const socket = await dial();
+  let stream: XmlStream | undefined;
   try {
     return await new Promise<ProbeResult>((resolve, reject) => {
       let header: Record<string, string> | undefined;
@@ -27,22 +31,18 @@ export async function probePeer(dial: () => Promise<Socket>, from: string, to: s
         if (!header) return reject(new Error(`${to} closed the stream without a header (${answer})`));
         resolve({ ms: Date.now() - started, header, answer });
       };
-      const parser = new StreamParser({
+      const limits = { ...DEFAULT_S2S_LIMITS, negotiationTimeoutMs: timeoutMs };
+      stream = new XmlStream(socket, { ns: NS.SERVER, dialback: true, limits, log: quiet, kind: "probe" }, {
         onStreamStart: (h) => (header = h.attrs),
-        onStanza: (el) => {
+        onElement: (el) => {
           if (el.is("error", NS.STREAM)) done(`error:${el.getChildElements()[0]?.name ?? "unknown"}`);
           else done(el.is("features", NS.STREAM) ? "features" : el.name);
         },
-        onStreamEnd: () => done("closed"),
-        onError: (e) => done(`bad-xml:${e.condition}`),
+        onClosed: () => done("connection closed"),
       });
-      socket.on("data", (d: Buffer) => parser.write(d));
-      socket.on("close", () => done("connection closed"));
-      socket.on("error", (err) => done(`socket error: ${err.message}`));
-      socket.write(streamHeader({ ns: NS.SERVER, from, to, dialback: true }));
+      stream.openStream({ from, to });
     });
   } finally {
-    socket.end(STREAM_CLOSE);
-    setTimeout(() => socket.destroy(), 1000).unref();
+    stream?.close();
   }
 }
