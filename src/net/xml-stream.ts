@@ -183,15 +183,16 @@ export class XmlStream {
   private serialize(el: Element): string {
     if (!STANZAS.has(el.name)) return el.toString();
     this.stats.stanzasOut++;
-    const original = el.attrs.xmlns;
-    if (original === this.opts.ns) return el.toString();
-    // The same element may go to several streams: restore what it carried.
+    if (el.attrs.xmlns === this.opts.ns) return el.toString();
+    // The same element may go to several streams: swap the attributes in, then back.
+    const attrs = el.attrs;
+    // xmlns first (as written by a peer), whatever the element carried, even a key set to undefined.
+    el.attrs = { xmlns: this.opts.ns, ...attrs };
     el.attrs.xmlns = this.opts.ns;
     try {
       return el.toString();
     } finally {
-      if (original === undefined) delete el.attrs.xmlns;
-      else el.attrs.xmlns = original;
+      el.attrs = attrs;
     }
   }
 
