@@ -12,6 +12,7 @@ import { PortInUseError, TorProcess } from "../support/tornet/tor-process.js";
 import { startTorNet, type TorNet, type TorNetClient } from "../support/tornet/tornet.js";
 import { requires } from "../support/requires.js";
 import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
+import { federationScenarios } from "../support/federation-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -179,6 +180,10 @@ requires("tornet").describe("private Tor network", () => {
 
   // The end-to-end tests of purple-onion itself share this network (one per test run).
   describe("purple-onion on it", () => torE2eScenarios(theNet));
+
+  // Federation between daemons, and a hostile server (federation-scenarios.ts). Only these,
+  // on a network of their own run: npm run test:federation (jest -t federation).
+  describe("federation", () => federationScenarios(theNet));
 });
 
 requires("tornet").describe("tor processes of the harness", () => {
