@@ -1,6 +1,10 @@
 // One place that answers "may X see / send / ask this" (ARCHITECTURE.md): who sees an account's
 // presence and answers about it, where stanzas may go (onion-only), and the per-account and
 // per-peer budgets. Handlers ask; they do not decide on their own.
+//
+// Strangers (no roster item) may send messages and subscription requests: that is how a first
+// contact happens. What bounds them is the per-onion stanza budget of the s2s streams and the
+// pending-request limits here.
 import type { Store } from "../store/store.js";
 import { parseOnionAddress } from "../tor/onion-address.js";
 import type { Jid } from "../xmpp/jid.js";
@@ -27,6 +31,19 @@ export class Policy {
   /** disco#info / disco#items on the account's bare JID: same circle as presence, or a stranger learns the account exists. */
   mayQueryAccount(host: AccountHost, from: Jid): boolean {
     return this.maySeePresence(host, from);
+  }
+
+  /**
+   * vcard-temp of the account: anyone may read it, strangers included, because that is what
+   * Pidgin's "Get Info" on a new contact does; it holds only what the user chose to publish.
+   * Only the user may change it.
+   */
+  mayReadVcard(_host: AccountHost, _from: Jid): boolean {
+    return true;
+  }
+
+  mayWriteVcard(host: AccountHost, from: Jid): boolean {
+    return host.isUser(from);
   }
 
   /**

@@ -70,7 +70,7 @@ export class XmppServer {
     router.use(roster.module());
     router.use(pingModule);
     router.use(legacySessionModule);
-    router.use(vcardModule(opts.store, this.limits.maxVcardBytes));
+    router.use(vcardModule(opts.store, this.policy, this.limits.maxVcardBytes));
     router.use(discoModule(this.policy, () => router.features()));
   }
 
