@@ -42,6 +42,8 @@ export interface S2sLimits {
   maxPendingSubscriptionsPerPeer: number;
   /** Full JIDs one session has sent directed presence to. */
   maxDirectedPresencePerSession: number;
+  /** Ephemeral presence and iqs held in memory per outbound stream while it connects. */
+  maxQueuedWhileConnecting: number;
   /** Durable stanzas waiting in the outbox per (local onion, remote domain). */
   maxOutboxPerPeer: number;
 }
@@ -67,6 +69,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   connectTimeoutMs: 25_000,
   maxPendingSubscriptionsPerPeer: 8,
   maxDirectedPresencePerSession: 64,
+  maxQueuedWhileConnecting: 256,
   maxOutboxPerPeer: 1000,
 };
 
