@@ -69,3 +69,8 @@ export function isOnionDomain(domain: string | undefined): domain is string {
 export function jidDomain(jid: string | undefined): string | undefined {
   return jid === undefined ? undefined : parseJid(jid)?.domain;
 }
+
+/** "30 s", or "300 ms" under a second: how long we waited, in an error text. */
+export function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
+}

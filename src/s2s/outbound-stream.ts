@@ -6,6 +6,7 @@
 // A stream never carries more than one of our onions (s2s-manager.ts keys it by the pair).
 import type { Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
+import { duration } from "./dialback-wire.js";
 import { XmlStream } from "../net/xml-stream.js";
 import type { S2sLimits } from "../server/policy-limits.js";
 import { NS } from "../xmpp/namespaces.js";
@@ -72,7 +73,7 @@ export class OutboundS2sStream {
     try {
       socket = await Promise.race([
         this.ctx.dial(this.local, this.remote),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection within ${Math.round(ms / 1000)} s`)), ms))),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection within ${duration(ms)}`)), ms))),
       ]);
     } catch (err) {
       // TorDialError's message is tor's own reason ("the onion service was not found ..."), for the user.

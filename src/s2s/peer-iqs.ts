@@ -5,6 +5,7 @@
 // no answer in iqTimeoutMs bounces an error with the reason) and our own XEP-0199 pings (receipt
 // for the outbox, keepalive), which are answered here and never reach the router.
 import { randomBytes } from "node:crypto";
+import { duration } from "./dialback-wire.js";
 import { parseJid } from "../xmpp/jid.js";
 import { NS } from "../xmpp/namespaces.js";
 import { xml, type Element } from "../xmpp/xml.js";
@@ -41,7 +42,7 @@ export class PeerIqs {
     this.end(key);
     const timer = setTimeout(() => {
       this.waiting.delete(key);
-      bounce("remote-server-timeout", `no answer within ${Math.round(this.timeoutMs / 1000)} s`);
+      bounce("remote-server-timeout", `no answer within ${duration(this.timeoutMs)}`);
     }, this.timeoutMs);
     timer.unref();
     this.waiting.set(key, { local, remote, to: norm(iq.attrs.to) ?? remote, timer, bounce });

@@ -5,6 +5,7 @@
 // streams hand it stanzas for the router. ARCHITECTURE.md, "Federation".
 import type { Socket } from "node:net";
 import type { Logger } from "../daemon/logger.js";
+import { duration } from "./dialback-wire.js";
 import type { ServerOrigin } from "../server/origin.js";
 import { mergeS2sLimits, type S2sLimitOverrides, type S2sLimits } from "../server/policy-limits.js";
 import { cloneElement } from "../server/stanza.js";
@@ -211,7 +212,7 @@ export class S2sManager {
     if (typeof s === "string") return { type: "error", condition: "resource-constraint", text: s };
     let timer: NodeJS.Timeout | undefined;
     const ms = this.limits.verificationTimeoutMs;
-    const timeout = new Promise<Verdict>((resolve) => (timer = setTimeout(() => resolve({ type: "error", condition: "remote-server-timeout", text: `no answer within ${Math.round(ms / 1000)} s` }), ms)));
+    const timeout = new Promise<Verdict>((resolve) => (timer = setTimeout(() => resolve({ type: "error", condition: "remote-server-timeout", text: `no answer within ${duration(ms)}` }), ms)));
     try {
       return await Promise.race([s.verify(streamId, key), timeout]);
     } finally {

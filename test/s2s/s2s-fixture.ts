@@ -122,6 +122,7 @@ export class World {
   readonly dir = mkdtempSync(path.join(tmpdir(), "po-s2s-"));
   private readonly listeners = new Map<string, InboundS2sListener>();
   private readonly silent = new Map<string, Server>();
+  private readonly silentSockets = new Set<Socket>();
   readonly dials: { local: string; remote: string }[] = [];
 
   /** A daemon serving `onions`. */
@@ -146,7 +147,10 @@ export class World {
   /** An onion that accepts connections and never answers. */
   async hanging(onion: string): Promise<void> {
     const p = path.join(this.dir, `${onion.slice(0, 12)}-silent.sock`);
-    const server = createServer((s) => s.on("error", () => undefined));
+    const server = createServer((s) => {
+      this.silentSockets.add(s);
+      s.on("error", () => undefined);
+    });
     await new Promise<void>((r) => server.listen(p, r));
     this.silent.set(onion, server);
   }
@@ -176,6 +180,7 @@ export class World {
   async close(): Promise<void> {
     for (const m of this.managers) m.close();
     for (const l of this.listeners.values()) await l.close();
+    for (const s of this.silentSockets) s.destroy();
     for (const s of this.silent.values()) await new Promise<void>((r) => s.close(() => r()));
     rmSync(this.dir, { recursive: true, force: true });
   }
