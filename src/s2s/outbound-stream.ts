@@ -98,7 +98,10 @@ export class OutboundS2sStream {
   /** Send a stanza on the established stream (jabber:server whatever it carried). */
   send(stanza: Element | string): void {
     if (!this.stream || this.state !== "established") return;
-    this.lastStanzaMs = Date.now();
+    // An iq answer (the peer's keepalive pong above all) is not use: two servers pinging each
+    // other would otherwise keep both streams open forever.
+    const answer = typeof stanza !== "string" && stanza.name === "iq" && (stanza.attrs.type === "result" || stanza.attrs.type === "error");
+    if (!answer) this.lastStanzaMs = Date.now();
     this.stream.send(stanza);
   }
 
