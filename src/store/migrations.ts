@@ -75,6 +75,28 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    name: "s2s outbox",
+    sql: `
+      -- Stanzas of the durable classes (messages, subscription presence) waiting for delivery to
+      -- another server, oldest first per (local, remote) pair; see src/s2s/outbox.ts. A row goes
+      -- when the peer confirms it, or when it expires (expires_at_ms) and is bounced to the sender.
+      -- local_domain references the account's UNIQUE domain: deleting the account drops its queue.
+      -- AUTOINCREMENT: ids are never reused, so id order is queue order and a late remove() cannot
+      -- hit a newer row.
+      CREATE TABLE s2s_outbox (
+        id            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+        local_domain  TEXT    NOT NULL REFERENCES accounts (domain) ON DELETE CASCADE,
+        remote_domain TEXT    NOT NULL,
+        stanza_xml    TEXT    NOT NULL,
+        queued_at_ms  INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+      ) STRICT;
+      -- Serves list() and count() per pair, the per-local quota (a prefix) and pairs().
+      CREATE INDEX s2s_outbox_by_pair ON s2s_outbox (local_domain, remote_domain, id);
+      CREATE INDEX s2s_outbox_by_expiry ON s2s_outbox (expires_at_ms);
+    `,
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

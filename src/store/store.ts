@@ -6,6 +6,7 @@ import { DeferredTransactions } from "./deferred-transaction.js";
 import { KeyRepo } from "./keys.js";
 import { migrate } from "./migrations.js";
 import { DEFAULT_MAX_OFFLINE_PER_ACCOUNT, OfflineRepo } from "./offline.js";
+import { DEFAULT_MAX_OUTBOX_PER_LOCAL, DEFAULT_MAX_OUTBOX_PER_PAIR, OutboxRepo } from "./outbox.js";
 import { RosterRepo } from "./roster.js";
 import { SettingsRepo } from "./settings.js";
 import { VcardRepo } from "./vcards.js";
@@ -15,12 +16,17 @@ export { DATABASE_FILE_NAME } from "./database-file.js";
 export { AccountRepo, type AccountRecord };
 export { KeyRepo };
 export { OfflineRepo, type OfflineMessage } from "./offline.js";
+export { OutboxRepo, type OutboxPair, type OutboxRow } from "./outbox.js";
 export { RosterRepo, type PendingSubscription, type RosterItem, type Subscription } from "./roster.js";
 export { SettingsRepo, VcardRepo };
 
 export interface StoreOptions {
   /** Offline messages kept per account before push() fails with "quota". Default 1000. */
   maxOfflinePerAccount?: number;
+  /** s2s outbox rows kept per (our domain, remote domain) pair before push() fails with "quota". Default 10000. */
+  maxOutboxPerPair?: number;
+  /** s2s outbox rows kept per domain of ours, all peers together. Default 50000. */
+  maxOutboxPerLocal?: number;
   /** How long a statement waits for another connection's lock before failing. Default 5000 ms. */
   busyTimeoutMs?: number;
 }
@@ -32,6 +38,7 @@ export class Store {
   readonly keys: KeyRepo;
   readonly roster: RosterRepo;
   readonly offline: OfflineRepo;
+  readonly outbox: OutboxRepo;
   readonly vcards: VcardRepo;
   readonly settings: SettingsRepo;
 
@@ -56,6 +63,12 @@ export class Store {
     this.keys = new KeyRepo(db, beforeWrite);
     this.roster = new RosterRepo(db, beforeWrite);
     this.offline = new OfflineRepo(db, options.maxOfflinePerAccount ?? DEFAULT_MAX_OFFLINE_PER_ACCOUNT, beforeWrite);
+    this.outbox = new OutboxRepo(
+      db,
+      options.maxOutboxPerPair ?? DEFAULT_MAX_OUTBOX_PER_PAIR,
+      options.maxOutboxPerLocal ?? DEFAULT_MAX_OUTBOX_PER_LOCAL,
+      beforeWrite,
+    );
     this.vcards = new VcardRepo(db, beforeWrite);
     this.settings = new SettingsRepo(db, beforeWrite);
   }

@@ -28,6 +28,7 @@ describe("migrations", () => {
       "onion_keys",
       "pending_subscriptions_in",
       "roster_items",
+      "s2s_outbox",
       "settings",
       "vcards",
     ]);
