@@ -15,6 +15,7 @@ import type { Element } from "../xmpp/xml.js";
 import { DialbackKeys } from "./dialback-key.js";
 import { InboundS2sStream, type InboundContext, type Verdict } from "./inbound-stream.js";
 import { OnionBudget } from "./onion-budget.js";
+import type { OutboxLink } from "./outbox-link.js";
 import { OutboundS2sStream, type OutboundContext } from "./outbound-stream.js";
 import { PeerIqs } from "./peer-iqs.js";
 
@@ -27,18 +28,14 @@ export interface S2sRouting {
   bounce(unit: UnitOfWork, stanza: Element, condition: string, text: string): void;
 }
 
-/** The durable outbox (src/s2s/outbox.ts, S2sOutbox), as far as the streams use it. */
+export type { OutboxLink } from "./outbox-link.js";
+
+/** The durable outbox (S2sOutbox, src/s2s/outbox.ts), as far as the streams use it. */
 export interface S2sOutboxPort {
   enqueue(unit: UnitOfWork, local: string, remote: string, stanza: Element): "queued" | "full";
   attach(local: string, remote: string, link: OutboxLink): void;
   detach(local: string, remote: string, link: OutboxLink): void;
   connectFailed(local: string, remote: string, reason: string): void;
-}
-
-/** src/s2s/outbox-link.ts: an authenticated stream as the outbox sees it. */
-export interface OutboxLink {
-  send(stanza: string): void;
-  confirm(cb: (ok: boolean) => void): void;
 }
 
 export interface S2sManagerOptions {

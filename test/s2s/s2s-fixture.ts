@@ -126,11 +126,13 @@ export class World {
   readonly dials: { local: string; remote: string }[] = [];
 
   /** A daemon serving `onions`. */
-  async side(onions: string[], limits: S2sLimitOverrides = {}): Promise<Side> {
+  async side(onions: string[], limits: S2sLimitOverrides = {}, realOutbox?: (routing: FakeRouting, manager: () => S2sManager) => S2sOutboxPort): Promise<Side> {
     const routing = new FakeRouting();
     const outbox = new MemoryOutbox();
     const secret = randomBytes(32);
-    const manager = new S2sManager({ log, limits, secret, dial: (l, r) => this.dial(l, r), routing, outbox });
+    let m: S2sManager | undefined;
+    const port = realOutbox ? realOutbox(routing, () => m!) : outbox;
+    const manager = (m = new S2sManager({ log, limits, secret, dial: (l, r) => this.dial(l, r), routing, outbox: port }));
     routing.manager = manager;
     outbox.manager = manager;
     for (const onion of onions) {
