@@ -70,12 +70,15 @@ export class OutboundS2sStream {
     const ms = this.ctx.limits.connectTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     let socket: Socket;
+    const dialing = this.ctx.dial(this.local, this.remote);
     try {
       socket = await Promise.race([
-        this.ctx.dial(this.local, this.remote),
+        dialing,
         new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection within ${duration(ms)}`)), ms))),
       ]);
     } catch (err) {
+      // A socket that comes after we gave up is nobody's.
+      dialing.then((late) => late.destroy(), () => undefined);
       // TorDialError's message is tor's own reason ("the onion service was not found ..."), for the user.
       return this.finish((err as Error).message || "could not connect");
     } finally {
