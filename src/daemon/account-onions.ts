@@ -2,6 +2,7 @@
 // service, started with the daemon or the account, stopped with them. Where
 // the onion delivers depends on who tor runs as (see s2s/inbound-listener.ts):
 // the listener is chosen when tor is known, and changed if tor's user changes.
+import type { Socket } from "node:net";
 import type { Logger } from "./logger.js";
 import { InboundS2sListener, s2sSocketPath } from "../s2s/inbound-listener.js";
 import type { TorIdentity } from "../tor/onion-services.js";
@@ -12,7 +13,14 @@ export interface OnionAccountInfo {
   seed: Buffer;
 }
 
+/** Where inbound server sockets go (S2sManager). */
+export interface InboundS2sAcceptor {
+  acceptInbound(local: string, socket: Socket): void;
+}
+
 export class AccountOnions {
+  /** Set before accounts start (DaemonTor.attachS2s); listeners made without it refuse federation. */
+  s2s: InboundS2sAcceptor | undefined;
   private readonly listeners = new Map<string, InboundS2sListener>();
   private readonly ownUid = process.getuid?.();
   private readonly changing = new Map<string, Promise<string>>();
@@ -35,7 +43,8 @@ export class AccountOnions {
     const current = this.listeners.get(domain);
     if (current && JSON.stringify(current.endpoint) === JSON.stringify(wanted)) return current.target;
     await current?.close();
-    const listener = new InboundS2sListener(domain, wanted, this.log.child("s2s"));
+    const s2s = this.s2s;
+    const listener = new InboundS2sListener(domain, wanted, this.log.child("s2s"), s2s ? (socket) => s2s.acceptInbound(domain, socket) : undefined);
     this.listeners.set(domain, listener);
     await listener.listen();
     if ("tcpForUid" in wanted) this.log.info("tor runs as another user: the onion delivers to a loopback port that admits only tor", { onion: domain, target: listener.target });

@@ -6,10 +6,11 @@ import { probePeer } from "../s2s/probe.js";
 import type { AccountRecord, Store } from "../store/store.js";
 import { isolationCredentials } from "../tor/isolation.js";
 import { S2S_VIRTUAL_PORT } from "../tor/onion-services.js";
-import { dialThroughTor } from "../tor/socks-dialer.js";
+import { dialThroughTor, TorDialError } from "../tor/socks-dialer.js";
 import { settingsPinStore } from "../tor/tor-pin.js";
 import { TorService, pinInfo } from "../tor/tor-service.js";
-import { AccountOnions } from "./account-onions.js";
+import type { Socket } from "node:net";
+import { AccountOnions, type InboundS2sAcceptor } from "./account-onions.js";
 import { ControlError, ERROR_CODES, EVENTS, type TorReachResult, type TorRepinResult, type TorStatus } from "./control-protocol.js";
 import type { DaemonOptions } from "./daemon.js";
 import type { Logger } from "./logger.js";
@@ -62,6 +63,24 @@ export class DaemonTor {
     if (r.pin) out.pin = pinInfo(r.pin);
     if (r.error) out.error = r.error;
     return out;
+  }
+
+  /** Inbound server sockets of every onion go to `s2s` (S2sManager); call before accounts start. */
+  attachS2s(s2s: InboundS2sAcceptor): void {
+    this.onions.s2s = s2s;
+  }
+
+  /**
+   * S2sManager's `dial`: a socket from our onion `local` to `remote`'s s2s port through tor, on the
+   * account's own circuits (isolation.ts). Rejects with a TorDialError whose message is tor's reason.
+   */
+  s2sDialer(timeoutMs: number): (local: string, remote: string) => Promise<Socket> {
+    return async (local, remote) => {
+      const socks = this.service.socks();
+      if ("unavailable" in socks) throw new TorDialError("tor-unreachable", socks.unavailable);
+      const credentials = isolationCredentials(local, this.isolationSecret);
+      return dialThroughTor(remote, S2S_VIRTUAL_PORT, { socks: socks.endpoint, verifyProxy: socks.verify, credentials, timeoutMs });
+    };
   }
 
   /** Open a server-to-server stream from `account` to `onion` through Tor, with the account's own circuits. */

@@ -66,6 +66,8 @@ export class XmlStream {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private throttleTimer: NodeJS.Timeout | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private holdUntil = 0;
   private tokens: number;
   private lastRefill = Date.now();
   private idle: { ms: number; fn: () => void } | undefined;
@@ -131,6 +133,29 @@ export class XmlStream {
   restart(): void {
     this.headerSent = false;
     this.parser.restart();
+  }
+
+  /**
+   * Stop reading for `ms` (a budget shared with other streams is spent: s2s/onion-budget.ts).
+   * TCP pushes back on the peer; nothing is dropped. An earlier, longer hold is kept.
+   */
+  holdInput(ms: number): void {
+    if (this.closedFlag || ms <= 0) return;
+    const until = Date.now() + ms;
+    if (this.holdUntil >= until) return;
+    this.holdUntil = until;
+    this.socket.pause();
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      this.holdUntil = 0;
+      if (!this.closedFlag && !this.throttleTimer) this.socket.resume();
+    }, ms);
+  }
+
+  /** Is input held (holdInput) or throttled right now? */
+  get inputPaused(): boolean {
+    return this.holdTimer !== undefined || this.throttleTimer !== undefined;
   }
 
   /** Call fn after `ms` without input; every chunk read re-arms it. One watch per stream. */
@@ -226,7 +251,7 @@ export class XmlStream {
   private teardown(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const t of [this.negotiationTimer, this.idleTimer, this.throttleTimer, ...this.timers]) if (t) clearTimeout(t);
+    for (const t of [this.negotiationTimer, this.idleTimer, this.throttleTimer, this.holdTimer, ...this.timers]) if (t) clearTimeout(t);
     this.timers.clear();
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.events.onClosed();
@@ -271,7 +296,7 @@ export class XmlStream {
     const waitMs = Math.ceil((-this.tokens * 1000) / rate);
     this.throttleTimer = setTimeout(() => {
       this.throttleTimer = undefined;
-      if (!this.closedFlag) this.socket.resume();
+      if (!this.closedFlag && !this.holdTimer) this.socket.resume();
     }, waitMs);
   }
 

@@ -4,9 +4,9 @@
 // as another user (Debian's system tor, debian-tor, which cannot enter our
 // data dir): a 127.0.0.1 port of the onion's own (tor does not tell a target
 // which onion a connection came through), that accepts only connections whose
-// socket belongs to tor's uid. Federation itself (dialback, onion-key
-// authentication, routing) comes with the federation work; until then an
-// inbound stream gets a proper XMPP answer that says so.
+// socket belongs to tor's uid. Each accepted socket goes to `accept` (the
+// S2sManager, which runs dialback on it); without one (federation not wired)
+// an inbound stream gets a proper XMPP answer that says it does not federate.
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import path from "node:path";
@@ -33,7 +33,13 @@ export class InboundS2sListener {
   private readonly gate: LocalPeerGate | undefined;
   private port = 0;
 
-  constructor(readonly domain: string, readonly endpoint: S2sEndpoint, private readonly log: Logger) {
+  constructor(
+    readonly domain: string,
+    readonly endpoint: S2sEndpoint,
+    private readonly log: Logger,
+    /** Takes over each accepted socket (S2sManager.acceptInbound for this onion). */
+    private readonly handoff?: (socket: Socket) => void,
+  ) {
     if ("tcpForUid" in endpoint) {
       this.gate = new LocalPeerGate({ allowedUid: endpoint.tcpForUid, what: `s2s target of ${domain}`, log });
     }
@@ -86,6 +92,7 @@ export class InboundS2sListener {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
+    if (this.handoff) return this.handoff(socket);
     socket.on("error", () => socket.destroy());
     const timer = setTimeout(() => socket.destroy(), NEGOTIATION_TIMEOUT_MS);
     let answered = false;

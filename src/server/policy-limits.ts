@@ -44,6 +44,8 @@ export interface S2sLimits {
   maxPendingSubscriptions: number;
   /** Full JIDs one session has sent directed presence to. */
   maxDirectedPresencePerSession: number;
+  /** Ephemeral presence and iqs held in memory per outbound stream while it connects. */
+  maxQueuedWhileConnecting: number;
   /** Durable stanzas waiting in the outbox per (local onion, remote domain). */
   maxOutboxPerPeer: number;
 }
@@ -70,6 +72,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   maxPendingSubscriptionsPerPeer: 8,
   maxPendingSubscriptions: 256,
   maxDirectedPresencePerSession: 64,
+  maxQueuedWhileConnecting: 256,
   maxOutboxPerPeer: 1000,
 };
 

@@ -4,6 +4,8 @@ export const NS = {
   CLIENT: "jabber:client",
   SERVER: "jabber:server",
   DIALBACK: "jabber:server:dialback",
+  /** XEP-0220 section 2.4: the stream feature that announces dialback (with <errors/>). */
+  DIALBACK_FEATURE: "urn:xmpp:features:dialback",
   XML: "http://www.w3.org/XML/1998/namespace",
   STREAM_ERRORS: "urn:ietf:params:xml:ns:xmpp-streams",
   STANZA_ERRORS: "urn:ietf:params:xml:ns:xmpp-stanzas",

@@ -28,6 +28,14 @@ export class RawXmpp {
     });
   }
 
+  /** Connect to a Unix socket (an onion's s2s listener). */
+  static connectPath(socketPath: string): Promise<RawXmpp> {
+    return new Promise((resolve, reject) => {
+      const s = connect(socketPath, () => resolve(new RawXmpp(s)));
+      s.once("error", reject);
+    });
+  }
+
   private wake(): void {
     const w = this.waiters;
     this.waiters = [];

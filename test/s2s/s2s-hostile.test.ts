@@ -1,0 +1,190 @@
+// What a hostile or broken peer gets from an inbound stream (XEP-0220, RFC 6120 4.9): a raw
+// socket client on onion A's listener; X serves A and A2, Y serves B (a real peer daemon).
+import { DialbackKeys } from "../../src/s2s/dialback-key.js";
+import { HOST_UNKNOWN_TEXT } from "../../src/s2s/inbound-stream.js";
+import { RawXmpp } from "../support/raw-xmpp.js";
+import { newOnion, World, type Side } from "./s2s-fixture.js";
+
+const A = newOnion();
+const A2 = newOnion();
+const B = newOnion();
+let world: World;
+let x: Side;
+let y: Side;
+const open: RawXmpp[] = [];
+
+async function setup(limits = {}): Promise<void> {
+  world = new World();
+  x = await world.side([A, A2], limits);
+  y = await world.side([B]);
+}
+afterEach(async () => {
+  for (const r of open.splice(0)) r.close();
+  await world.close();
+});
+
+const header = (from: string, to: string, ns = "jabber:server") =>
+  `<?xml version='1.0'?><stream:stream xmlns='${ns}' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0' id=''>`;
+
+/** A raw stream to `onion`'s listener, header sent; resolves with our stream id once the features came. */
+async function rawStream(onion: string, from: string, to = onion): Promise<{ raw: RawXmpp; id: string }> {
+  const raw = await RawXmpp.connectPath(world.socketPath(onion));
+  open.push(raw);
+  raw.send(header(from, to));
+  const m = await raw.waitFor(/<stream:stream[^>]* id='([^']+)'/);
+  if (to === onion) await raw.waitFor("</stream:features>");
+  return { raw, id: m[1]! };
+}
+
+/** Authenticate `raw` as B the way Y would: B's own key over A's stream id (Y's secret). */
+async function authenticateAsB(raw: RawXmpp, id: string): Promise<void> {
+  raw.send(`<db:result from='${B}' to='${A}'>${new DialbackKeys(y.secret).key(A, B, id)}</db:result>`);
+  await raw.waitFor(/<db:result[^>]*type='valid'/);
+}
+
+test("a 'to' naming another onion of this daemon and one hosted nowhere get the same bytes", async () => {
+  await setup();
+  const answers: string[] = [];
+  for (const to of [A2, newOnion()]) {
+    const raw = await RawXmpp.connectPath(world.socketPath(A));
+    open.push(raw);
+    raw.send(header(B, to));
+    await raw.waitClosed();
+    answers.push(raw.received.replace(/ id='[^']*'/, " id='X'"));
+  }
+  expect(answers[0]).toContain("<host-unknown");
+  expect(answers[0]).toContain(HOST_UNKNOWN_TEXT);
+  expect(answers[1]).toBe(answers[0]);
+});
+
+test("the same rule for the 'to' of db:result, db:verify and stanzas", async () => {
+  await setup();
+  const cases = [
+    (to: string) => `<db:result from='${B}' to='${to}'>abc</db:result>`,
+    (to: string) => `<db:verify from='${B}' to='${to}' id='i1'>abc</db:verify>`,
+  ];
+  for (const make of cases) {
+    const got: string[] = [];
+    for (const to of [A2, newOnion()]) {
+      const { raw, id } = await rawStream(A, B);
+      raw.clear();
+      raw.send(make(to));
+      await raw.waitClosed();
+      got.push(raw.received.replace(id, "X"));
+    }
+    expect(got[0]).toContain(HOST_UNKNOWN_TEXT);
+    expect(got[1]).toBe(got[0]);
+  }
+  const { raw, id } = await rawStream(A, B);
+  await authenticateAsB(raw, id);
+  raw.clear();
+  raw.send(`<message from='bob@${B}' to='carol@${A2}'><body>x</body></message>`);
+  await raw.waitClosed();
+  expect(raw.received).toContain(HOST_UNKNOWN_TEXT);
+});
+
+test("a stanza before dialback is not-authorized", async () => {
+  await setup();
+  const { raw } = await rawStream(A, B);
+  raw.send(`<message from='bob@${B}' to='alice@${A}'><body>early</body></message>`);
+  await raw.waitFor("<not-authorized");
+  await raw.waitClosed();
+  expect(x.routing.received).toEqual([]);
+});
+
+test("Prosody's order: db:verify on the callback stream before its own db:result is answered", async () => {
+  await setup();
+  const { raw, id } = await rawStream(A, B);
+  const keysX = new DialbackKeys(x.secret);
+  raw.send(`<db:result from='${B}' to='${A}'>${new DialbackKeys(y.secret).key(A, B, id)}</db:result>`);
+  raw.send(`<db:verify from='${B}' to='${A}' id='their-stream'>${keysX.key(B, A, "their-stream")}</db:verify>`);
+  raw.send(`<db:verify from='${B}' to='${A}' id='other'>${keysX.key(B, A, "their-stream")}</db:verify>`);
+  await raw.waitFor(/<db:verify from='[^']+' to='[^']+' id='their-stream' type='valid'\/>/);
+  await raw.waitFor(/<db:verify[^>]* id='other' type='invalid'\/>/);
+  await raw.waitFor(/<db:result[^>]*type='valid'/);
+  // Authenticated as B: a from outside B is invalid-from.
+  raw.send(`<message from='eve@${newOnion()}' to='alice@${A}'><body>spoof</body></message>`);
+  await raw.waitFor("<invalid-from");
+  await raw.waitClosed();
+  expect(x.routing.received).toEqual([]);
+});
+
+test("a wrong key gets type='invalid' and the stream closes", async () => {
+  await setup();
+  const { raw } = await rawStream(A, B);
+  raw.send(`<db:result from='${B}' to='${A}'>${"0".repeat(64)}</db:result>`);
+  await raw.waitFor(/<db:result[^>]*type='invalid'/);
+  await raw.waitClosed();
+});
+
+test("a claimed domain that is not an onion is refused without dialing", async () => {
+  await setup();
+  const { raw } = await rawStream(A, B);
+  raw.send(`<db:result from='example.com' to='${A}'>abc</db:result>`);
+  await raw.waitFor(/<db:result[^>]*type='error'[^>]*>.*<item-not-found/);
+  expect(world.dials).toEqual([]);
+});
+
+test("pending verifications are limited per stream and per claimed domain, and time out", async () => {
+  await setup({ maxPendingVerificationsPerStream: 2, maxPendingVerificationsPerDomain: 1, verificationTimeoutMs: 500 });
+  const [R1, R2, R3] = [newOnion(), newOnion(), newOnion()];
+  for (const r of [R1, R2, R3]) await world.hanging(r);
+  const { raw } = await rawStream(A, B);
+  for (const r of [R1, R2, R3]) raw.send(`<db:result from='${r}' to='${A}'>abc</db:result>`);
+  await raw.waitFor(new RegExp(`<db:result from='${A}' to='${R3}' type='error'><error type='wait'><resource-constraint`));
+  const second = await rawStream(A, B);
+  second.raw.send(`<db:result from='${R1}' to='${A}'>abc</db:result>`);
+  await second.raw.waitFor(/<db:result[^>]*type='error'><error[^>]*><policy-violation/);
+  // The callbacks to R1 and R2 never answer: remote-server-timeout.
+  await raw.waitFor(new RegExp(`to='${R1}' type='error'><error type='wait'><remote-server-timeout`), 3000);
+  await raw.waitFor(new RegExp(`to='${R2}' type='error'><error type='wait'><remote-server-timeout`), 3000);
+  expect(world.dials.map((d) => d.remote).sort()).toEqual([R1, R2].sort());
+});
+
+test("unauthenticated streams are limited per onion; another onion of the daemon is not affected", async () => {
+  await setup({ maxUnauthenticatedPerOnion: 2 });
+  await rawStream(A, B);
+  await rawStream(A, B);
+  const third = await RawXmpp.connectPath(world.socketPath(A));
+  open.push(third);
+  third.send(header(B, A));
+  await third.waitFor("<policy-violation");
+  await third.waitClosed();
+  await rawStream(A2, B); // features: admitted
+  expect(x.manager.counts()[A]).toMatchObject({ inbound: 2, unauthenticated: 2 });
+});
+
+test("flooding A pauses A's streams only: A2 answers at once", async () => {
+  await setup({ stanzasPerSecondPerOnion: 20, stanzaBurstPerOnion: 20 });
+  const flood = await rawStream(A, B);
+  const other = await rawStream(A2, B);
+  const verify = (to: string, n: number) => `<db:verify from='${B}' to='${to}' id='f${n}'>00</db:verify>`;
+  let sent = 0;
+  const timer = setInterval(() => {
+    let batch = "";
+    for (let i = 0; i < 50; i++) batch += verify(A, sent++);
+    flood.raw.send(batch);
+  }, 10);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    other.raw.send(verify(A2, 0));
+    await other.raw.waitFor(/id='f0' type='invalid'/, 1000);
+    expect(Date.now() - started).toBeLessThan(500);
+  } finally {
+    clearInterval(timer);
+  }
+  const answered = flood.raw.received.match(/type='invalid'/g)?.length ?? 0;
+  expect(answered).toBeLessThan(sent / 2);
+});
+
+test("an idle inbound stream gets whitespace keepalives, then closes without stanzas", async () => {
+  await setup({ idlePingMs: 150, idleCloseMs: 800 });
+  const { raw, id } = await rawStream(A, B);
+  await authenticateAsB(raw, id);
+  raw.clear();
+  const started = Date.now();
+  await raw.waitFor(/^ +$/, 1000);
+  await raw.waitClosed(3000);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+});

@@ -1,0 +1,59 @@
+// Timers of federation with shrunk limits: idle outbound streams (XEP-0199 keepalive, then
+// close), and an iq whose peer never answers (remote-server-timeout, with the wait in the text).
+import { NS } from "../../src/xmpp/namespaces.js";
+import { xml } from "../../src/xmpp/xml.js";
+import { inUnit, message, newOnion, World, type Side } from "./s2s-fixture.js";
+
+const A = newOnion();
+const B = newOnion();
+let world: World;
+afterEach(() => world.close());
+
+async function pair(limits = {}): Promise<[Side, Side]> {
+  world = new World();
+  return [await world.side([A], limits), await world.side([B], limits)];
+}
+
+test("idle outbound streams ping (the peer answers on its own stream) and close after idleCloseMs", async () => {
+  const [x, y] = await pair({ idlePingMs: 100, idleCloseMs: 900, iqTimeoutMs: 2000 });
+  inUnit(x, (unit) => x.manager.send(unit, message(`alice@${A}`, `bob@${B}`, "hi"), A, B));
+  await y.routing.until(() => y.routing.received.some((r) => r.stanza.is("message")), 3000, "message");
+  await new Promise((r) => setTimeout(r, 500));
+  // Pinged several times, answered each time: still up.
+  expect(y.routing.received.filter((r) => r.stanza.is("iq")).length).toBeGreaterThanOrEqual(3);
+  expect(x.manager.counts()[A]).toMatchObject({ outbound: 1, established: 1 });
+  await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 3000, "the idle close");
+  // The answers to our own pings never reach the router (the peer's pings do: it answers them).
+  expect(x.routing.received.filter((r) => r.stanza.is("iq") && r.stanza.attrs.type === "result")).toEqual([]);
+});
+
+test("an unanswered keepalive ping closes the outbound stream", async () => {
+  const [x, y] = await pair({ idlePingMs: 100, idleCloseMs: 60_000, iqTimeoutMs: 300 });
+  // Y's router stops answering pings.
+  y.routing.fromServer = (origin, stanza) => void y.routing.received.push({ origin, stanza });
+  inUnit(x, (unit) => x.manager.send(unit, xml("presence", { from: `alice@${A}/pc`, to: `bob@${B}` }), A, B));
+  await y.routing.until(() => y.routing.received.length > 0, 3000, "presence");
+  await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 3000, "the close");
+});
+
+test("an iq to a peer that never answers bounces remote-server-timeout after iqTimeoutMs", async () => {
+  world = new World();
+  const x = await world.side([A], { iqTimeoutMs: 300 });
+  const H = newOnion();
+  await world.hanging(H);
+  const started = Date.now();
+  inUnit(x, (unit) => x.manager.send(unit, xml("iq", { type: "get", id: "t1", from: `alice@${A}/pc`, to: H }, xml("query", { xmlns: NS.DISCO_INFO })), A, H));
+  await x.routing.until(() => x.routing.bounces.length === 1, 3000, "the bounce");
+  expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  expect(x.routing.bounces[0]).toMatchObject({ condition: "remote-server-timeout", text: "no answer within 300 ms" });
+});
+
+test("a dial that takes too long fails after connectTimeoutMs, and the iq says why", async () => {
+  world = new World();
+  const x = await world.side([A], { connectTimeoutMs: 200, iqTimeoutMs: 5000 });
+  const S = newOnion();
+  world.dial = () => new Promise(() => undefined); // tor never answers the SOCKS request
+  inUnit(x, (unit) => x.manager.send(unit, xml("iq", { type: "get", id: "t2", from: `alice@${A}/pc`, to: S }, xml("ping", { xmlns: NS.PING })), A, S));
+  await x.routing.until(() => x.routing.bounces.length === 1, 3000, "the bounce");
+  expect(x.routing.bounces[0]).toMatchObject({ condition: "remote-server-not-found", text: "no connection within 200 ms" });
+});
