@@ -33,8 +33,9 @@ export function describeStatus(s: StatusResult): string {
     `  accounts:  ${accounts.length}\n`;
   if (accounts.length > 0) {
     const withTor = s.tor?.mode !== undefined && s.tor.mode !== "none";
-    const rows = accounts.map((a) => [a.jid, `${a.host}:${a.port}`, String(a.sessions), ...(withTor ? [a.onionState ?? "-"] : [])]);
-    text += "\n" + table(["JID", "SERVER", "SESSIONS", ...(withTor ? ["ONION SERVICE"] : [])], rows);
+    const federation = (a: StatusResult["accounts"][number]) => (a.s2s ? `${a.s2s.established}/${a.s2s.outbound} out, ${a.s2s.inbound} in, ${a.s2s.queued} queued` : "-");
+    const rows = accounts.map((a) => [a.jid, `${a.host}:${a.port}`, String(a.sessions), ...(withTor ? [a.onionState ?? "-", federation(a)] : [])]);
+    text += "\n" + table(["JID", "SERVER", "SESSIONS", ...(withTor ? ["ONION SERVICE", "SERVER STREAMS"] : [])], rows);
     for (const a of accounts) if (a.onionError) text += `\n${a.jid}: onion service failed: ${a.onionError}`;
     if (accounts.some((a) => a.onionError)) text += "\n";
   }

@@ -16,6 +16,8 @@ export interface OnionAccountInfo {
 /** Where inbound server sockets go (S2sManager). */
 export interface InboundS2sAcceptor {
   acceptInbound(local: string, socket: Socket): void;
+  /** The onion is going away: close its streams. */
+  closeOnion(local: string): void;
 }
 
 export class AccountOnions {
@@ -53,6 +55,7 @@ export class AccountOnions {
 
   async remove(domain: string): Promise<void> {
     await this.tor.onions.unpublish(domain);
+    this.s2s?.closeOnion(domain);
     await this.changing.get(domain)?.catch(() => undefined);
     this.changing.delete(domain);
     await this.listeners.get(domain)?.close();

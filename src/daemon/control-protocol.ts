@@ -161,6 +161,8 @@ export interface StatusAccount {
   published?: boolean;
   /** Why the onion is "failed" (e.g. no descriptor upload within 120 s, with tor's reason). */
   onionError?: string;
+  /** Server-to-server streams of this account's onion (with Tor only): counts, never peers. */
+  s2s?: { inbound: number; outbound: number; established: number; queued: number };
 }
 
 export interface StatusResult {

@@ -8,6 +8,8 @@ import { AccountService } from "./accounts.js";
 import { ControlServer } from "./control-server.js";
 import { ControlError, ERROR_CODES, EVENTS, OPS, requireStringArg, type StatusResult, type TorMode, type TorReachResult } from "./control-protocol.js";
 import type { DaemonTor } from "./daemon-tor.js";
+import type { Federation } from "../s2s/federation.js";
+import type { S2sLimitOverrides } from "../server/policy-limits.js";
 import { createLogger, type LogLevel, type Logger } from "./logger.js";
 import { controlSocketPath, ensureDataDir } from "./paths.js";
 
@@ -30,10 +32,12 @@ export interface DaemonOptions {
   logStream?: NodeJS.WritableStream;
   /** Tests shrink limits to exercise them; users get the defaults. */
   limits?: LimitOverrides;
+  s2sLimits?: S2sLimitOverrides;
 }
 
 const C2S_PORT_SETTING = "c2s.port";
 const UNKNOWN_USER_SECRET_SETTING = "sasl.unknown-user-secret";
+const DIALBACK_SECRET_SETTING = "s2s.dialback-secret";
 
 /** A 32-byte secret made once and kept in the settings (the database is 0600 in the 0700 data dir). */
 function persistentSecret(store: Store, key: string): Buffer {
@@ -49,6 +53,7 @@ export class Daemon {
   private server: XmppServer | undefined;
   private control: ControlServer | undefined;
   private tor: DaemonTor | undefined;
+  private federation: Federation | undefined;
   private port = 0;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -98,7 +103,7 @@ export class Daemon {
     try {
       const limits = mergeLimits(this.opts.limits);
       this.store = openStore(dataDir, { maxOfflinePerAccount: limits.maxOfflineMessages });
-      this.server = new XmppServer({ store: this.store, log: this.log, limits, unknownUserSecret: persistentSecret(this.store, UNKNOWN_USER_SECRET_SETTING) });
+      this.server = new XmppServer({ store: this.store, log: this.log, limits, s2sLimits: this.opts.s2sLimits, unknownUserSecret: persistentSecret(this.store, UNKNOWN_USER_SECRET_SETTING) });
       const saved = this.store.settings.get(C2S_PORT_SETTING);
       const wanted = this.opts.c2sPort ?? (saved ? Number(saved) : 0);
       this.port = await this.server.listen(wanted);
@@ -107,10 +112,22 @@ export class Daemon {
       if (this.opts.tor !== "none") {
         const { DaemonTor } = await import("./daemon-tor.js");
         this.tor = new DaemonTor({ ...this.opts, tor: this.opts.tor }, this.store, this.log, (event, data) => this.control?.broadcast(event, data));
+        const { Federation } = await import("../s2s/federation.js");
+        this.federation = new Federation({
+          store: this.store,
+          router: this.server.router,
+          log: this.log,
+          secret: persistentSecret(this.store, DIALBACK_SECRET_SETTING),
+          dial: this.tor.s2sDialer(this.server.policy.s2s.connectTimeoutMs),
+          limits: this.opts.s2sLimits,
+        });
+        // Before the accounts start: their listeners hand inbound sockets to the streams.
+        this.tor.attachS2s(this.federation.manager);
       }
       accounts = new AccountService(this.store, this.server, this.tor?.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
       await accounts.loadAll();
       await this.tor?.start();
+      this.federation?.start();
       this.serving = true;
     } catch (err) {
       await this.release();
@@ -146,6 +163,7 @@ export class Daemon {
         onion: a.domain,
         sessions: this.server!.sessionCount(a.domain),
         ...(this.tor ? this.tor.onions.state(a.domain) : { onionState: null, published: false }),
+        ...(this.federation ? { s2s: this.federation.status(a.domain) } : {}),
       })),
     };
   }
@@ -162,6 +180,8 @@ export class Daemon {
 
   private async release(): Promise<void> {
     this.serving = false;
+    this.federation?.close();
+    this.federation = undefined;
     await this.tor?.stop();
     this.tor = undefined;
     await this.server?.close();

@@ -30,7 +30,9 @@ export interface OutboundContext {
   idle(stream: OutboundS2sStream): void;
 }
 
-type State = "dialing" | "negotiating" | "authenticating" | "established" | "closed";
+// "refused": the peer did not accept our key, but still owes answers to our db:verify requests
+// (sent on the same stream, answered after the refusal): the stream closes once they are in.
+type State = "dialing" | "negotiating" | "authenticating" | "established" | "refused" | "closed";
 
 /** A stanza waiting for the stream to be established; `key` coalesces presence per (from, to). */
 export interface Queued {
@@ -188,7 +190,13 @@ export class OutboundS2sStream {
       return;
     }
     this.reason = type === "invalid" ? "the peer did not accept our dialback key" : `the peer refused dialback: ${dialbackErrorCondition(el)}`;
-    this.stream!.close();
+    this.state = "refused";
+    this.closeIfDone();
+  }
+
+  /** A refused stream stays only for the verdicts it still waits for (the negotiation timeout bounds that). */
+  private closeIfDone(): void {
+    if (this.state === "refused" && this.verifications.size === 0) this.stream!.close();
   }
 
   private onDbVerify(el: Element): void {
@@ -200,10 +208,11 @@ export class OutboundS2sStream {
     const verdict: Verdict =
       t === "valid" ? { type: "valid" } : t === "invalid" ? { type: "invalid" } : { type: "error", condition: "remote-server-not-found", text: `the peer could not verify: ${dialbackErrorCondition(el)}` };
     for (const w of v.waiters) w(verdict);
+    this.closeIfDone();
   }
 
   private sendVerifications(): void {
-    if (this.state !== "authenticating" && this.state !== "established") return;
+    if (this.state !== "authenticating" && this.state !== "established" && this.state !== "refused") return;
     for (const [id, v] of this.verifications) {
       if (v.sent) continue;
       v.sent = true;
