@@ -72,7 +72,9 @@ export class S2sOutbox {
       this.deps.store.outbox.push(local, remote, stanza.toString(), now, now + this.options.maxAgeMs);
     } catch (err) {
       if (!(err instanceof StoreError) || err.code !== "quota") throw err;
-      this.deps.log.warn("s2s outbox full; bouncing a stanza", { local, remote, error: err.message });
+      // The peer is a contact: named at debug level only.
+      this.deps.log.warn("s2s outbox full; bouncing a stanza", { local });
+      this.deps.log.debug("s2s outbox full", { local, remote, error: err.message });
       return "full";
     }
     unit.afterCommit(() => this.wake(local, remote));
@@ -156,7 +158,7 @@ export class S2sOutbox {
             // A bounce that fails does not keep the row: it would fail again at every check.
             unit.attempt(() => this.deps.expired(unit, row.local, row.remote, parseTrustedXml(row.stanzaXml), reason));
           } catch (err) {
-            this.deps.log.error("bouncing an expired s2s stanza failed", { local: row.local, remote: row.remote, error: String(err) });
+            this.deps.log.error("bouncing an expired s2s stanza failed", { local: row.local, error: String(err) });
           }
         }
         this.deps.log.info("s2s outbox rows expired", { count: due.length });
@@ -213,7 +215,8 @@ export class S2sOutbox {
 
   private confirmed(pair: Pair, a: Attached, ids: number[], ok: boolean): void {
     if (!ok) {
-      this.deps.log.info("s2s batch not confirmed; kept for the next stream", { local: pair.local, remote: pair.remote, count: ids.length });
+      this.deps.log.info("s2s batch not confirmed; kept for the next stream", { local: pair.local, count: ids.length });
+      this.deps.log.debug("s2s batch not confirmed", { local: pair.local, remote: pair.remote });
       this.detach(pair.local, pair.remote, a.link);
       return;
     }
@@ -252,7 +255,9 @@ export class S2sOutbox {
     const delay = Math.round(base * (1 - o.backoffJitter * o.random()));
     pair.failures++;
     pair.lastError = reason;
-    this.deps.log.info("s2s connection failed; retrying later", { local: pair.local, remote: pair.remote, reason, delayMs: delay });
+    // tor's reason names the peer onion: debug only.
+    this.deps.log.info("s2s connection failed; retrying later", { local: pair.local, delayMs: delay });
+    this.deps.log.debug("s2s connection failed", { local: pair.local, remote: pair.remote, reason });
     pair.retry = setTimeout(() => {
       pair.retry = undefined;
       if (this.deps.store.outbox.count(pair.local, pair.remote) > 0) this.connect(pair);

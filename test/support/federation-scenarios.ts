@@ -256,6 +256,19 @@ export function federationScenarios(getNet: () => TorNet): void {
     });
   });
 
+  // The daemons run at the default log level (info): a peer is a contact, and contacts never
+  // appear there (README, "What is protected"). Own onions may; message bodies never.
+  test("federation a5: at the default log level neither daemon logged the other's onion, a contact's JID or a message body", () => {
+    for (const [d, peer] of [
+      [d1, bob],
+      [d2, alice],
+    ] as const) {
+      expect(d.output.length).toBeGreaterThan(0);
+      expect(d.output).not.toContain(peer.onion.replace(/\.onion$/, ""));
+      expect(d.output).not.toMatch(/hello \S+ from /); // the a2 bodies
+    }
+  });
+
   describe("federation b) a hostile server", () => {
     // RFC 6120 4.9.3.12 not-authorized: stanzas before the stream is authenticated; not processed.
     test("federation b1: a stanza before dialback gets stream error not-authorized and is not delivered", async () => {
