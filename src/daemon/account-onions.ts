@@ -45,8 +45,8 @@ export class AccountOnions {
     const current = this.listeners.get(domain);
     if (current && JSON.stringify(current.endpoint) === JSON.stringify(wanted)) return current.target;
     await current?.close();
-    const s2s = this.s2s;
-    const listener = new InboundS2sListener(domain, wanted, this.log.child("s2s"), s2s ? (socket) => s2s.acceptInbound(domain, socket) : undefined);
+    // attachS2s() comes before any account starts; a socket without streams to take it is closed.
+    const listener = new InboundS2sListener(domain, wanted, this.log.child("s2s"), (socket) => (this.s2s ? this.s2s.acceptInbound(domain, socket) : socket.destroy()));
     this.listeners.set(domain, listener);
     await listener.listen();
     if ("tcpForUid" in wanted) this.log.info("tor runs as another user: the onion delivers to a loopback port that admits only tor", { onion: domain, target: listener.target });

@@ -4,25 +4,19 @@
 // as another user (Debian's system tor, debian-tor, which cannot enter our
 // data dir): a 127.0.0.1 port of the onion's own (tor does not tell a target
 // which onion a connection came through), that accepts only connections whose
-// socket belongs to tor's uid. Each accepted socket goes to `accept` (the
-// S2sManager, which runs dialback on it); without one (federation not wired)
-// an inbound stream gets a proper XMPP answer that says it does not federate.
+// socket belongs to tor's uid. Each accepted socket goes to the S2sManager,
+// which runs the stream and dialback on it.
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import path from "node:path";
 import type { Logger } from "../daemon/logger.js";
 import { LocalPeerGate } from "../net/local-peer-gate.js";
-import { NS } from "../xmpp/namespaces.js";
-import { StreamParser } from "../xmpp/stream-parser.js";
-import { streamError, streamHeader } from "../xmpp/stream-writer.js";
-import { randomBytes } from "node:crypto";
 
 /** Unix socket paths are limited to 107 bytes; the onion's first 16 characters name it. */
 export function s2sSocketPath(dataDir: string, domain: string): string {
   return path.join(dataDir, "s2s", `${domain.slice(0, 16)}.sock`);
 }
 
-const NEGOTIATION_TIMEOUT_MS = 30_000;
 
 /** A Unix socket (tor runs as us) or a loopback port that admits only tor's uid. */
 export type S2sEndpoint = { path: string } | { tcpForUid: number };
@@ -36,9 +30,9 @@ export class InboundS2sListener {
   constructor(
     readonly domain: string,
     readonly endpoint: S2sEndpoint,
-    private readonly log: Logger,
+    log: Logger,
     /** Takes over each accepted socket (S2sManager.acceptInbound for this onion). */
-    private readonly handoff?: (socket: Socket) => void,
+    private readonly handoff: (socket: Socket) => void,
   ) {
     if ("tcpForUid" in endpoint) {
       this.gate = new LocalPeerGate({ allowedUid: endpoint.tcpForUid, what: `s2s target of ${domain}`, log });
@@ -92,28 +86,7 @@ export class InboundS2sListener {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
-    if (this.handoff) return this.handoff(socket);
-    socket.on("error", () => socket.destroy());
-    const timer = setTimeout(() => socket.destroy(), NEGOTIATION_TIMEOUT_MS);
-    let answered = false;
-    const answer = (to: string | undefined, condition: string, text: string) => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      socket.end(streamHeader({ ns: NS.SERVER, from: to === this.domain ? this.domain : undefined, id: randomBytes(12).toString("base64url"), dialback: true }) + streamError(condition, text) + "</stream:stream>");
-    };
-    const parser = new StreamParser({
-      onStreamStart: (h) => {
-        if (h.defaultNs !== NS.SERVER) return answer(h.attrs.to, "invalid-namespace", "this port speaks jabber:server");
-        if (h.attrs.to !== this.domain) return answer(h.attrs.to, "host-unknown", "this onion serves another domain");
-        this.log.info("inbound server-to-server stream refused: federation is not available yet");
-        answer(h.attrs.to, "undefined-condition", "this purple-onion server does not federate yet");
-      },
-      onStanza: () => undefined,
-      onStreamEnd: () => socket.end(),
-      onError: (e) => answer(undefined, e.condition, e.text),
-    });
-    socket.on("data", (d: Buffer) => parser.write(d));
+    this.handoff(socket);
   }
 
   async close(): Promise<void> {

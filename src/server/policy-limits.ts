@@ -1,6 +1,7 @@
 // The limits of federation, in one place (read by src/server/policy.ts and the s2s streams).
 // Budgets are per local onion: flooding account A must not slow account B measurably, or the
-// slowdown would tell a peer that A and B share a daemon.
+// slowdown would tell a peer that A and B share a daemon. (The outbox quotas are enforced by
+// the store's insert statement: StoreOptions in src/store/store.ts.)
 import type { StreamLimits } from "../xmpp/stream-parser.js";
 
 export interface S2sLimits {
@@ -46,8 +47,6 @@ export interface S2sLimits {
   maxDirectedPresencePerSession: number;
   /** Ephemeral presence and iqs held in memory per outbound stream while it connects. */
   maxQueuedWhileConnecting: number;
-  /** Durable stanzas waiting in the outbox per (local onion, remote domain). */
-  maxOutboxPerPeer: number;
 }
 
 export const DEFAULT_S2S_LIMITS: S2sLimits = {
@@ -73,7 +72,6 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   maxPendingSubscriptions: 256,
   maxDirectedPresencePerSession: 64,
   maxQueuedWhileConnecting: 256,
-  maxOutboxPerPeer: 1000,
 };
 
 export type S2sLimitOverrides = Partial<Omit<S2sLimits, "stream">> & { stream?: Partial<StreamLimits> };

@@ -1,22 +1,31 @@
-// The Unix socket each onion points at: private to the daemon's user, and an
-// XMPP answer (with a stream error) for everything that arrives on it.
+// The Unix socket each onion points at: private to the daemon's user, and every socket it
+// accepts goes to the server streams (a real S2sManager here): features for our onion,
+// host-unknown for any other name, stream errors for the rest.
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { silentLogger } from "../../src/daemon/logger.js";
 import { InboundS2sListener, s2sSocketPath } from "../../src/s2s/inbound-listener.js";
+import { S2sManager } from "../../src/s2s/s2s-manager.js";
+import { UnitsOfWork } from "../../src/server/unit-of-work.js";
+import { randomBytes } from "node:crypto";
 
 const DOMAIN = "25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid.onion";
 let dir: string;
 let listener: InboundS2sListener;
+let manager: S2sManager;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "po-s2s-"));
-  listener = new InboundS2sListener(DOMAIN, { path: s2sSocketPath(dir, DOMAIN) }, silentLogger());
+  const log = silentLogger();
+  const routing = { fromServer: () => undefined, units: new UnitsOfWork({ unit: (fn) => fn(), part: (fn) => fn() }, log), bounce: () => undefined };
+  manager = new S2sManager({ log, secret: randomBytes(32), dial: () => Promise.reject(new Error("no tor here")), routing });
+  listener = new InboundS2sListener(DOMAIN, { path: s2sSocketPath(dir, DOMAIN) }, log, (socket) => manager.acceptInbound(DOMAIN, socket));
   await listener.listen();
 });
 afterAll(async () => {
+  manager.close();
   await listener.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -41,11 +50,10 @@ test("the socket sits in a 0700 folder and is itself 0600", () => {
   expect(Buffer.byteLength(listener.socketPath)).toBeLessThanOrEqual(107);
 });
 
-test("a server stream for our domain gets our header and a stream error saying federation is not there yet", async () => {
-  const got = await exchange(header("jabber:server", DOMAIN));
+test("a server stream for our domain gets our header and the dialback feature, then closes when we close", async () => {
+  const got = await exchange(header("jabber:server", DOMAIN) + "</stream:stream>");
   expect(got).toMatch(new RegExp(`<stream:stream[^>]*from=['"]${DOMAIN}['"]`));
-  expect(got).toContain("<undefined-condition");
-  expect(got).toContain("does not federate yet");
+  expect(got).toContain("<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>");
   expect(got).toContain("</stream:stream>");
 });
 

@@ -1,10 +1,8 @@
 // Federation end to end on the private Tor network: two purple-onion daemons,
 // each attached to its own tornet client tor, accounts on both, clients logged
 // in over c2s, and a raw hostile server. Each test states what RFC 6120,
-// RFC 6121 and XEP-0220 say must happen; until federation lands most of them
-// fail (today's listener answers "does not federate yet" and the router
-// bounces remote stanzas). The first test checks the harness itself and
-// passes today.
+// RFC 6121 and XEP-0220 say must happen. The first test checks the harness
+// itself.
 //
 // Run by test/tor/tornet.test.ts on its network. Only these:
 //   node --experimental-vm-modules node_modules/jest/bin/jest.js dist/test/tor/tornet.test.js -t federation
@@ -127,17 +125,13 @@ export function federationScenarios(getNet: () => TorNet): void {
     expect(client2.succeeded(alice.onion, mark)).toBeGreaterThanOrEqual(1);
     expect(counters[0]!.newStreams(alice.onion, 0)).toBe(0); // client1 hosts it, never dials it
 
-    // A raw server-to-server stream through Tor gets an XMPP answer: today the
-    // listener says it does not federate yet; once federation lands, features.
+    // A raw server-to-server stream through Tor gets our header and the dialback feature.
     const raw = await phases.run("raw s2s stream to alice's onion", () => dialD1(alice.onion));
     try {
       raw.open(alice.onion, unpublishedOnion());
       const answer = await raw.opened();
       console.log(`[federation] raw s2s: dial ${raw.dialMs} ms, answer ${JSON.stringify(answer)}`);
-      if (answer !== "features") {
-        expect(answer.condition).toBe("undefined-condition");
-        expect(answer.text).toMatch(/does not federate yet/);
-      }
+      expect(answer).toBe("features");
       expect(raw.header?.attrs.from).toBe(alice.onion);
     } finally {
       raw.close();

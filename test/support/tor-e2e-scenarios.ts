@@ -138,8 +138,8 @@ export function torE2eScenarios(getNet: () => TorNet): void {
 
   test("a stream from one daemon reaches the other's s2s listener through Tor, bytes both ways", async () => {
     const r = await reach(b.dir, b.bob.jid, a.alice.onion);
-    // Federation arrives later: today's listener answers with its header and says so.
-    expect(r.answer).toBe("error:undefined-condition");
+    // The peer's server stream answers with its header and the dialback feature.
+    expect(r.answer).toBe("features");
     expect(r.from).toBe(b.bob.jid);
     console.log(`reach through the private Tor network: ${r.ms} ms`);
     // A subdomain (conference.<onion>.onion) reaches the same onion service; the listener
@@ -188,7 +188,7 @@ export function torE2eScenarios(getNet: () => TorNet): void {
     const s = await waitForStatus(a.dir, "alice's onion is published again", (x) => x.tor.state === "ready" && allPublished(x));
     expect(s.accounts[0]!.onionState).toBe("published");
     const r = await reach(b.dir, b.bob.jid, a.alice.onion);
-    expect(r.answer).toBe("error:undefined-condition");
+    expect(r.answer).toBe("features");
   });
 
   otherUser.test("attach to a tor that runs as another user (debian-tor): each onion gets its own loopback port that admits only tor", async () => {
@@ -232,7 +232,7 @@ export function torE2eScenarios(getNet: () => TorNet): void {
       expect(target).not.toBeNull();
       // ... that answers as XMPP to another client of the Tor network ...
       const r = await reach(b.dir, b.bob.jid, frank.onion);
-      expect(r.answer).toBe("error:undefined-condition");
+      expect(r.answer).toBe("features");
       // ... and closes on anyone else at once, even the daemon's own user, before a byte.
       const direct = await RawXmpp.connect(Number(target![1]));
       direct.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='${frank.onion}' version='1.0'>`);
@@ -252,17 +252,17 @@ export function torE2eScenarios(getNet: () => TorNet): void {
     const first = await waitForStatus(dir, "the launched tor is bootstrapped and dave's onion published", (s) => s.tor.state === "ready" && allPublished(s));
     expect(first.tor.mode).toBe("launch");
     expect(first.tor.pid).toBeGreaterThan(0);
-    expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("error:undefined-condition");
+    expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("features");
 
     process.kill(first.tor.pid!, "SIGKILL");
     const second = await waitForStatus(dir, "a new tor runs and the onion is back", (s) => s.tor.pid !== first.tor.pid && s.tor.state === "ready" && allPublished(s));
     expect(second.tor.pid).toBeGreaterThan(0);
-    expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("error:undefined-condition");
+    expect((await reach(b.dir, b.bob.jid, dave.onion)).answer).toBe("features");
 
     // Removing an account takes its onion service down (DEL_ONION): reachable before, not after.
     const erin = await account(dir, "erin");
     await waitForStatus(dir, "erin's onion is published", allPublished);
-    expect((await reach(b.dir, b.bob.jid, erin.onion)).answer).toBe("error:undefined-condition");
+    expect((await reach(b.dir, b.bob.jid, erin.onion)).answer).toBe("features");
     await request(dir, "account.remove", { jid: erin.jid });
     await expect(request(b.dir, "tor.reach", { from: b.bob.jid, onion: erin.onion })).rejects.toThrow(/onion|introduc|rendezvous|did not answer|closed/i);
 
