@@ -146,9 +146,10 @@ export class InboundS2sStream {
     if (!isOnionDomain(from)) return answer({ type: "error", condition: "item-not-found", text: "only .onion domains federate here" });
     if (this.pending >= this.ctx.limits.maxPendingVerificationsPerStream)
       return answer({ type: "error", condition: "resource-constraint", text: "too many verifications in progress on this stream" });
-    // Per claimed domain, over all streams of this onion: a stranger cannot make us dial one
-    // domain over and over.
-    if (!this.ctx.budget.beginVerification(from)) return answer({ type: "error", condition: "policy-violation", text: "too many verifications in progress for that domain" });
+    // Per claimed domain and in all, over all streams of this onion: a stranger cannot make us
+    // dial one domain over and over, nor many at once.
+    const spent = this.ctx.budget.beginVerification(from);
+    if (spent) return answer({ type: "error", condition: "policy-violation", text: spent });
     this.pending++;
     void this.ctx
       .verify(this.onion, from, this.stream.streamId, key)

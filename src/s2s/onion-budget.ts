@@ -14,6 +14,7 @@ export class OnionBudget {
   private readonly unauthenticated = new Set<Holdable>();
   /** Claimed domain -> verifications in flight for it (XEP-0220 section 2.1.2 callbacks). */
   private readonly verifying = new Map<string, number>();
+  private verifyingTotal = 0;
   private tokens: number;
   private lastRefill = Date.now();
 
@@ -47,15 +48,22 @@ export class OnionBudget {
     this.unauthenticated.delete(stream);
   }
 
-  /** Start a verification for `domain`; false when its budget is spent. Pair with endVerification. */
-  beginVerification(domain: string): boolean {
+  /**
+   * Start a verification (a callback dial through Tor) for `domain`: why not, or undefined when it
+   * may start. Per claimed domain and per onion over all its streams, so that many streams with
+   * many claimed names do not make a dialer of us. Pair with endVerification.
+   */
+  beginVerification(domain: string): string | undefined {
     const n = this.verifying.get(domain) ?? 0;
-    if (n >= this.limits.maxPendingVerificationsPerDomain) return false;
+    if (n >= this.limits.maxPendingVerificationsPerDomain) return "too many verifications in progress for that domain";
+    if (this.verifyingTotal >= this.limits.maxPendingVerificationsPerOnion) return "too many verifications in progress for this onion";
     this.verifying.set(domain, n + 1);
-    return true;
+    this.verifyingTotal++;
+    return undefined;
   }
 
   endVerification(domain: string): void {
+    this.verifyingTotal--;
     const n = (this.verifying.get(domain) ?? 1) - 1;
     if (n <= 0) this.verifying.delete(domain);
     else this.verifying.set(domain, n);

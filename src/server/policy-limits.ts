@@ -21,6 +21,8 @@ export interface S2sLimits {
   maxPendingVerificationsPerStream: number;
   /** ... and per claimed domain, over all streams of one local onion. */
   maxPendingVerificationsPerDomain: number;
+  /** ... and in all, over all streams of one local onion (each one is a dial through Tor). */
+  maxPendingVerificationsPerOnion: number;
   /** A verification (our callback through Tor) that takes longer fails. */
   verificationTimeoutMs: number;
   /** Incoming bytes per second per stream; excess pauses the socket. */
@@ -58,6 +60,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   negotiationTimeoutMs: 60_000,
   maxPendingVerificationsPerStream: 4,
   maxPendingVerificationsPerDomain: 2,
+  maxPendingVerificationsPerOnion: 8,
   verificationTimeoutMs: 30_000,
   readBytesPerSecond: 256 * 1024,
   readBurstBytes: 1024 * 1024,

@@ -141,6 +141,24 @@ test("pending verifications are limited per stream and per claimed domain, and t
   expect(world.dials.map((d) => d.remote).sort()).toEqual([R1, R2].sort());
 });
 
+test("pending verifications are limited per onion over all its streams; another onion of the daemon is not affected", async () => {
+  await setup({ maxPendingVerificationsPerStream: 2, maxPendingVerificationsPerOnion: 3, verificationTimeoutMs: 2000 });
+  const claimed = [newOnion(), newOnion(), newOnion(), newOnion()];
+  for (const r of claimed) await world.hanging(r);
+  const one = await rawStream(A, B);
+  const two = await rawStream(A, B);
+  one.raw.send(`<db:result from='${claimed[0]}' to='${A}'>abc</db:result><db:result from='${claimed[1]}' to='${A}'>abc</db:result>`);
+  two.raw.send(`<db:result from='${claimed[2]}' to='${A}'>abc</db:result>`);
+  await x.routing.until(() => world.dials.length === 3);
+  two.raw.send(`<db:result from='${claimed[3]}' to='${A}'>abc</db:result>`);
+  await two.raw.waitFor(new RegExp(`to='${claimed[3]}' type='error'><error[^>]*><policy-violation[^>]*/>.*too many verifications in progress for this onion`));
+  // A2's budget is its own: a verification there still dials.
+  const other = await rawStream(A2, B);
+  other.raw.send(`<db:result from='${claimed[3]}' to='${A2}'>abc</db:result>`);
+  await x.routing.until(() => world.dials.some((d) => d.local === A2 && d.remote === claimed[3]));
+  expect(world.dials.filter((d) => d.local === A)).toHaveLength(3);
+});
+
 test("unauthenticated streams are limited per onion; another onion of the daemon is not affected", async () => {
   await setup({ maxUnauthenticatedPerOnion: 2 });
   await rawStream(A, B);
