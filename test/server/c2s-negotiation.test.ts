@@ -256,7 +256,13 @@ describe("after binding", () => {
     const c = await client();
     await c.login(alice.jid, alice.password, "remote");
     c.send(`<message to='someone@example.org' id='m1' type='chat'><body>hi</body></message>`);
-    await c.waitFor(/<message[^>]*type="error"[\s\S]*<remote-server-not-found/);
+    // Onion-only (policy.ts): decided before anything is queued or dialed, with the reason.
+    await c.waitFor(/<message[^>]*type="error"[\s\S]*<remote-server-not-found[\s\S]*federates only with onion services: example.org is not a .onion address/);
+    c.send(`<iq to='example.org' id='i1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await c.waitFor(/<iq(?=[^>]*id="i1")[^>]*type="error"[\s\S]*<remote-server-not-found[\s\S]*not a .onion address/);
+    // A valid onion, on a daemon without Tor: the reason is the missing Tor.
+    c.send(`<message to='bob@25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid.onion' id='m2' type='chat'><body>hi</body></message>`);
+    await c.waitFor(/<message(?=[^>]*id="m2")[^>]*type="error"[\s\S]*<remote-server-not-found[\s\S]*federation needs Tor/);
   });
 
   test("a message to a user of our domain that does not exist bounces with service-unavailable", async () => {
