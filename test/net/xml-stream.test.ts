@@ -2,33 +2,13 @@
 // reaches a server stream, jabber:server never reaches Pidgin) and the element keeps what it
 // carried for the next stream; the negotiation timeout; the idle watch; a peer that stops reading.
 import { jest } from "@jest/globals";
-import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { silentLogger } from "../../src/daemon/logger.js";
 import { XmlStream } from "../../src/net/xml-stream.js";
 import { mergeLimits } from "../../src/server/limits.js";
 import { NS } from "../../src/xmpp/namespaces.js";
 import { xml } from "../../src/xmpp/xml.js";
-
-class FakeSocket extends EventEmitter {
-  readonly writes: string[] = [];
-  destroyed = false;
-  writableEnded = false;
-  writableLength = 0;
-  setNoDelay(): void {}
-  pause(): void {}
-  resume(): void {}
-  write(data: string): boolean {
-    this.writes.push(data);
-    return true;
-  }
-  end(): void {
-    this.writableEnded = true;
-  }
-  destroy(): void {
-    this.destroyed = true;
-  }
-}
+import { FakeSocket } from "../support/fake-socket.js";
 
 function open(ns: typeof NS.CLIENT | typeof NS.SERVER, limits = mergeLimits()) {
   const socket = new FakeSocket();

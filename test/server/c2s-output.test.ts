@@ -1,29 +1,11 @@
 // How a session writes to its socket: coalesced per event-loop turn, but never
 // more than ~16 KB held back, so a burst read in one turn is not all queued on
 // the heap until the turn ends (bench/README.md, "Memory").
-import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { silentLogger } from "../../src/daemon/logger.js";
 import { C2sSession, type SessionContext } from "../../src/server/c2s-session.js";
 import { mergeLimits } from "../../src/server/limits.js";
-
-class FakeSocket extends EventEmitter {
-  readonly writes: string[] = [];
-  destroyed = false;
-  writableEnded = false;
-  writableLength = 0;
-  setNoDelay(): void {}
-  write(data: string): boolean {
-    this.writes.push(data);
-    return true;
-  }
-  end(): void {
-    this.writableEnded = true;
-  }
-  destroy(): void {
-    this.destroyed = true;
-  }
-}
+import { FakeSocket } from "../support/fake-socket.js";
 
 function session(): { socket: FakeSocket; session: C2sSession } {
   const socket = new FakeSocket();

@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { AccountRecord } from "../../src/store/store.js";
+import { StoreError, type AccountRecord } from "../../src/store/store.js";
 import type { StoredCredentials } from "../../src/xmpp/sasl/credentials.js";
 
 const made: string[] = [];
@@ -41,3 +41,14 @@ export function account(localpart: string, domain: string, createdAt = 1_700_000
 }
 
 export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** The StoreError fn throws (anything else fails the test). */
+export function errorOf(fn: () => unknown): StoreError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof StoreError) return err;
+    throw err;
+  }
+  throw new Error("expected a StoreError");
+}

@@ -1,5 +1,5 @@
-import { StoreError, type Store, openStore } from "../../src/store/store.js";
-import { account, cleanupTempDirs, tempDir } from "./fixtures.js";
+import { type Store, openStore } from "../../src/store/store.js";
+import { account, cleanupTempDirs, tempDir, errorOf } from "./fixtures.js";
 
 let store: Store | undefined;
 const ALICE = "alice@a.onion";
@@ -17,16 +17,6 @@ afterEach(() => {
   store = undefined;
   cleanupTempDirs();
 });
-
-function errorOf(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof StoreError) return err;
-    throw err;
-  }
-  throw new Error("expected a StoreError");
-}
 
 describe("OfflineRepo", () => {
   test("push, list oldest first, count and remove", () => {

@@ -1,6 +1,6 @@
 // The s2s outbox table: queue order per pair, both quotas, expiry, and writes that belong to the unit.
-import { StoreError, type Store, openStore } from "../../src/store/store.js";
-import { account, cleanupTempDirs, tempDir } from "./fixtures.js";
+import { type Store, openStore } from "../../src/store/store.js";
+import { account, cleanupTempDirs, tempDir, errorOf } from "./fixtures.js";
 
 let store: Store | undefined;
 const A = "a.onion";
@@ -20,16 +20,6 @@ afterEach(() => {
   store = undefined;
   cleanupTempDirs();
 });
-
-function errorOf(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof StoreError) return err;
-    throw err;
-  }
-  throw new Error("expected a StoreError");
-}
 
 describe("OutboxRepo", () => {
   test("push, list oldest first per pair, count, pairs and remove", () => {
