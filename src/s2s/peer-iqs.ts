@@ -24,6 +24,8 @@ interface Waiting {
   via?: object;
 }
 
+/** Two clients may reuse an id toward different peers: a wait is per (our onion, their JID, id). */
+const waitKey = (local: string, to: string, id: string): string => `${local} ${to} ${id}`;
 const norm = (jid: string | undefined): string | undefined => (jid === undefined ? undefined : parseJid(jid)?.toString());
 
 export class PeerIqs {
@@ -37,29 +39,30 @@ export class PeerIqs {
 
   /** Wait for the answer to a user's iq get/set; `bounce` runs once if none comes in time. */
   track(iq: Element, local: string, remote: string, bounce: (condition: string, text: string) => void): void {
-    const id = iq.attrs.id!;
-    const key = `${local} ${id}`;
+    const to = norm(iq.attrs.to) ?? remote;
+    const key = waitKey(local, to, iq.attrs.id!);
     this.end(key);
     const timer = setTimeout(() => {
       this.waiting.delete(key);
       bounce("remote-server-timeout", `no answer within ${duration(this.timeoutMs)}`);
     }, this.timeoutMs);
     timer.unref();
-    this.waiting.set(key, { local, remote, to: norm(iq.attrs.to) ?? remote, timer, bounce });
+    this.waiting.set(key, { local, remote, to, timer, bounce });
   }
 
   /** A user's iq will not go out (the connection failed): bounce it now with `text`. */
   fail(iq: Element, local: string, condition: string, text: string): void {
-    const w = this.waiting.get(`${local} ${iq.attrs.id}`);
+    const key = waitKey(local, norm(iq.attrs.to) ?? "", iq.attrs.id ?? "");
+    const w = this.waiting.get(key);
     if (!w?.bounce) return;
-    this.end(`${local} ${iq.attrs.id}`);
+    this.end(key);
     w.bounce(condition, text);
   }
 
   /** Build an XEP-0199 ping from `local` to `remote`; cb(ok) once. */
   ping(local: string, remote: string, via: object, cb: (ok: boolean) => void): Element {
     const id = `po-ping-${randomBytes(9).toString("base64url")}`;
-    const key = `${local} ${id}`;
+    const key = waitKey(local, remote, id);
     const timer = setTimeout(() => {
       this.waiting.delete(key);
       cb(false);
@@ -85,9 +88,10 @@ export class PeerIqs {
   answer(local: string, reply: Element): boolean {
     const type = reply.attrs.type;
     if (reply.name !== "iq" || (type !== "result" && type !== "error")) return false;
-    const key = `${local} ${reply.attrs.id}`;
+    // Only the entity it was sent to answers it (RFC 6120 8.2.3): the key holds that JID.
+    const key = waitKey(local, norm(reply.attrs.from) ?? "", reply.attrs.id ?? "");
     const w = this.waiting.get(key);
-    if (!w || norm(reply.attrs.from) !== w.to) return false;
+    if (!w) return false;
     this.end(key);
     // An error from a peer without XEP-0199 still proves it read everything before (XEP-0199 section 4.2).
     if (w.ping) {
