@@ -29,6 +29,8 @@ export interface InboundContext {
   verify(local: string, remote: string, streamId: string, key: string): Promise<Verdict>;
   /** A stanza from an authenticated domain, addressing checked. */
   fromServer(origin: ServerOrigin, stanza: Element): void;
+  /** `remote` authenticated on a stream to our onion `local` (dialback valid). */
+  authenticated(local: string, remote: string): void;
   closed(stream: InboundS2sStream): void;
 }
 
@@ -163,6 +165,7 @@ export class InboundS2sStream {
           this.remotes.add(from);
           this.ctx.budget.authenticated(this);
           this.stream.negotiated();
+          this.ctx.authenticated(this.onion, from);
           this.log.debug("inbound server stream authenticated", { stream: this.id, onion: this.onion, remote: from });
         } else if (v.type === "invalid") {
           // XEP-0220 section 2.1.3: an invalid key ends the stream.

@@ -120,6 +120,17 @@ export class S2sOutbox {
     this.scheduleRetry(pair, reason);
   }
 
+  /**
+   * The peer just proved it is back (it authenticated a stream to us): a retry waiting out its
+   * backoff goes now, so what waited is delivered as soon as the peer appears.
+   */
+  peerSeen(local: string, remote: string): void {
+    const pair = this.pairs.get(key(local, remote));
+    if (this.closed || !pair?.retry || pair.attached) return;
+    this.clearTimers(pair);
+    this.connect(pair);
+  }
+
   /** At start: expire what is too old, wake every pair with rows, and check for expiry periodically. */
   resume(): void {
     if (this.closed) return;

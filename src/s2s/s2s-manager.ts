@@ -36,6 +36,8 @@ export interface S2sOutboxPort {
   attach(local: string, remote: string, link: OutboxLink): void;
   detach(local: string, remote: string, link: OutboxLink): void;
   connectFailed(local: string, remote: string, reason: string): void;
+  /** The remote authenticated a stream to `local`: it is reachable again. */
+  peerSeen(local: string, remote: string): void;
 }
 
 export interface S2sManagerOptions {
@@ -95,6 +97,7 @@ export class S2sManager {
       keys: this.keys,
       verify: (local, remote, streamId, key) => this.verify(local, remote, streamId, key),
       fromServer: (origin, stanza) => this.fromServer(origin, stanza),
+      authenticated: (local, remote) => this.outbox?.peerSeen(local, remote),
       closed: (s) => this.inbound.delete(s),
     };
     this.outCtx = {

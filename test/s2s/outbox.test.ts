@@ -302,6 +302,17 @@ describe("S2sOutbox retries", () => {
     expect(connects).toHaveLength(2);
   });
 
+  test("a peer that authenticates a stream to us ends the backoff at once; without a retry waiting, nothing happens", () => {
+    enqueue(["1"]);
+    outbox.connectFailed(A, X, "down");
+    outbox.connectFailed(A, X, "down");
+    expect(connects).toHaveLength(1);
+    outbox.peerSeen(A, X);
+    expect(connects).toHaveLength(2);
+    outbox.peerSeen(A, X); // connecting, no retry waiting: no second dial
+    expect(connects).toHaveLength(2);
+  });
+
   test("jitter shortens a delay by up to a fifth", () => {
     outbox.close();
     store.close();

@@ -38,6 +38,9 @@ test("a message each way: dialback both ways, exactly two connections for the pa
   expect(x.manager.counts()[A]).toEqual({ inbound: 1, unauthenticated: 0, outbound: 1, established: 1 });
   expect(y.manager.counts()[B]).toEqual({ inbound: 1, unauthenticated: 0, outbound: 1, established: 1 });
   expect(world.dials).toHaveLength(2);
+  // Each side learned that the other is reachable from its inbound stream (the outbox's fast retry).
+  expect(y.outbox.seen).toContain(`${B} ${A}`);
+  expect(x.outbox.seen).toContain(`${A} ${B}`);
 });
 
 test("another onion of the same daemon gets its own connections to the same peer", async () => {

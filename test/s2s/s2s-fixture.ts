@@ -96,6 +96,10 @@ export class MemoryOutbox implements S2sOutboxPort {
   connectFailed(_local: string, _remote: string, reason: string): void {
     this.failures.push(reason);
   }
+  readonly seen: string[] = [];
+  peerSeen(local: string, remote: string): void {
+    this.seen.push(`${local} ${remote}`);
+  }
   private flush(local: string, remote: string): void {
     const k = `${local} ${remote}`;
     const rows = this.rows.get(k) ?? [];
