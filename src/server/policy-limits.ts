@@ -1,6 +1,7 @@
 // The limits of federation, in one place (read by src/server/policy.ts and the s2s streams).
 // Budgets are per local onion: flooding account A must not slow account B measurably, or the
 // slowdown would tell a peer that A and B share a daemon.
+import { DEFAULT_MAX_OUTBOX_PER_PAIR } from "../store/outbox.js";
 import type { StreamLimits } from "../xmpp/stream-parser.js";
 
 export interface S2sLimits {
@@ -46,7 +47,10 @@ export interface S2sLimits {
   maxDirectedPresencePerSession: number;
   /** Ephemeral presence and iqs held in memory per outbound stream while it connects. */
   maxQueuedWhileConnecting: number;
-  /** Durable stanzas waiting in the outbox per (local onion, remote domain). */
+  /**
+   * Durable stanzas waiting in the outbox per (local onion, remote domain). The store checks it
+   * in the insert (StoreOptions.maxOutboxPerPair): the daemon opens the store with this value.
+   */
   maxOutboxPerPeer: number;
 }
 
@@ -73,7 +77,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   maxPendingSubscriptions: 256,
   maxDirectedPresencePerSession: 64,
   maxQueuedWhileConnecting: 256,
-  maxOutboxPerPeer: 1000,
+  maxOutboxPerPeer: DEFAULT_MAX_OUTBOX_PER_PAIR,
 };
 
 export type S2sLimitOverrides = Partial<Omit<S2sLimits, "stream">> & { stream?: Partial<StreamLimits> };
