@@ -9,7 +9,7 @@ import { ControlServer } from "./control-server.js";
 import { ControlError, ERROR_CODES, EVENTS, OPS, requireStringArg, type StatusResult, type TorMode, type TorReachResult } from "./control-protocol.js";
 import type { DaemonTor } from "./daemon-tor.js";
 import type { Federation } from "../s2s/federation.js";
-import type { S2sLimitOverrides } from "../server/policy-limits.js";
+import { mergeS2sLimits, type S2sLimitOverrides } from "../server/policy-limits.js";
 import { createLogger, type LogLevel, type Logger } from "./logger.js";
 import { controlSocketPath, ensureDataDir } from "./paths.js";
 
@@ -102,7 +102,7 @@ export class Daemon {
     await this.control.listen();
     try {
       const limits = mergeLimits(this.opts.limits);
-      this.store = openStore(dataDir, { maxOfflinePerAccount: limits.maxOfflineMessages });
+      this.store = openStore(dataDir, { maxOfflinePerAccount: limits.maxOfflineMessages, maxOutboxPerPair: mergeS2sLimits(this.opts.s2sLimits).maxOutboxPerPeer });
       this.server = new XmppServer({ store: this.store, log: this.log, limits, s2sLimits: this.opts.s2sLimits, unknownUserSecret: persistentSecret(this.store, UNKNOWN_USER_SECRET_SETTING) });
       const saved = this.store.settings.get(C2S_PORT_SETTING);
       const wanted = this.opts.c2sPort ?? (saved ? Number(saved) : 0);

@@ -1,7 +1,7 @@
 // The limits of federation, in one place (read by src/server/policy.ts and the s2s streams).
 // Budgets are per local onion: flooding account A must not slow account B measurably, or the
-// slowdown would tell a peer that A and B share a daemon. (The outbox quotas are enforced by
-// the store's insert statement: StoreOptions in src/store/store.ts.)
+// slowdown would tell a peer that A and B share a daemon.
+import { DEFAULT_MAX_OUTBOX_PER_PAIR } from "../store/outbox.js";
 import type { StreamLimits } from "../xmpp/stream-parser.js";
 
 export interface S2sLimits {
@@ -49,6 +49,11 @@ export interface S2sLimits {
   maxDirectedPresencePerSession: number;
   /** Ephemeral presence and iqs held in memory per outbound stream while it connects. */
   maxQueuedWhileConnecting: number;
+  /**
+   * Durable stanzas waiting in the outbox per (local onion, remote domain). The store checks it
+   * in the insert (StoreOptions.maxOutboxPerPair): the daemon opens the store with this value.
+   */
+  maxOutboxPerPeer: number;
 }
 
 export const DEFAULT_S2S_LIMITS: S2sLimits = {
@@ -75,6 +80,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   maxPendingSubscriptions: 256,
   maxDirectedPresencePerSession: 64,
   maxQueuedWhileConnecting: 256,
+  maxOutboxPerPeer: DEFAULT_MAX_OUTBOX_PER_PAIR,
 };
 
 export type S2sLimitOverrides = Partial<Omit<S2sLimits, "stream">> & { stream?: Partial<StreamLimits> };

@@ -139,13 +139,16 @@ export class World {
     const manager = (m = new S2sManager({ log, limits, secret, dial: (l, r) => this.dial(l, r), routing, outbox: port }));
     routing.manager = manager;
     outbox.manager = manager;
-    for (const onion of onions) {
-      const l = new InboundS2sListener(onion, { path: s2sSocketPath(this.dir, onion) }, log, (socket) => manager.acceptInbound(onion, socket));
-      await l.listen();
-      this.listeners.set(onion, l);
-    }
+    for (const onion of onions) await this.listen(onion, manager);
     this.managers.push(manager);
     return { manager, routing, outbox, secret };
+  }
+
+  /** `onion`'s listener in this world, handing its sockets to `manager` (a side's, or a real Federation's). */
+  async listen(onion: string, manager: Pick<S2sManager, "acceptInbound">): Promise<void> {
+    const l = new InboundS2sListener(onion, { path: s2sSocketPath(this.dir, onion) }, log, (socket) => manager.acceptInbound(onion, socket));
+    await l.listen();
+    this.listeners.set(onion, l);
   }
 
   private readonly managers: S2sManager[] = [];

@@ -111,3 +111,25 @@ test("a client that stops reading is disconnected once its unread output passes 
   await sender.waitFor(/id="alive"/, 10_000);
   expect(server.logText()).not.toMatch(/ error /);
 });
+
+// RFC 6121 4.6: each directed presence is a promise to send unavailable later; a session keeps at
+// most maxDirectedPresencePerSession (64 by default) of them (src/server/policy.ts).
+test("directed presence to more than 64 JIDs: the extras get policy-violation; an unavailable frees a place", async () => {
+  const c = await login(alice, "directed");
+  c.send("<presence/>");
+  await c.ping();
+  for (let i = 1; i <= 70; i++) c.send(`<presence to='${bob.jid}/r${i}' id='d${i}'/>`);
+  await c.ping();
+  const errors = c.received.split(/(?=<presence[\s>])/).filter((p) => p.startsWith("<presence") && p.includes('type="error"'));
+  expect(errors.map((p) => /id="(d\d+)"/.exec(p)?.[1])).toEqual(["d65", "d66", "d67", "d68", "d69", "d70"]);
+  for (const p of errors) expect(p).toContain("<policy-violation");
+  // Presence again to a JID already held is no new entry; after an unavailable, a new one fits.
+  c.clear();
+  c.send(`<presence to='${bob.jid}/r1' id='again'/>`);
+  c.send(`<presence to='${bob.jid}/r2' type='unavailable' id='bye'/>`);
+  c.send(`<presence to='${bob.jid}/r71' id='new'/>`);
+  c.send(`<presence to='${bob.jid}/r72' id='over'/>`);
+  await c.ping();
+  expect(c.received.match(/<presence[^>]*type="error"/g) ?? []).toHaveLength(1);
+  expect(c.received).toMatch(/<presence[^>]*id="over"[^>]*type="error"|<presence[^>]*type="error"[^>]*id="over"/);
+});

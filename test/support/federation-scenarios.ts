@@ -451,6 +451,270 @@ export function federationScenarios(getNet: () => TorNet): void {
     });
   });
 
+  // Floods past each limit on account A (alice's onion) while B (carol's onion, on the same
+  // daemon) is timed: bob pings carol's server over federation before and during each flood.
+  // A slowdown of B would tell the flooder that A and B share a daemon (ARCHITECTURE.md,
+  // "Federation"; src/server/policy-limits.ts). Figures are printed, never asserted.
+  describe("federation d) floods", () => {
+    interface Pinged {
+      type: string;
+      ms: number;
+    }
+    const figures: string[] = [];
+    let baseline: Pinged[] = [];
+
+    /** Bob's client pings `onion`'s server over federation; the answer's type and the round trip. */
+    async function pingServer(onion: string, timeoutMs = 30_000): Promise<Pinged> {
+      const id = bobC.nextId("fping");
+      const from = bobC.stanzas.length;
+      const started = Date.now();
+      bobC.send(`<iq type='get' id='${id}' to='${onion}'><ping xmlns='${NS.PING}'/></iq>`);
+      const answer = await bobC.waitFor(`the answer to ${id} from ${onion === carol.onion ? "carol's" : "alice's"} server`, (el) => el.name === "iq" && el.attrs.id === id, timeoutMs, { from });
+      // The time it was parsed, not when waitFor's 50 ms poll saw it.
+      const at = bobC.stanzas.find((s) => s.el === answer)?.at ?? Date.now();
+      return { type: answer.attrs.type ?? "(none)", ms: at - started };
+    }
+    /** B's answers, one ping after another, while `busy` holds (at least `min` of them). */
+    async function pingBWhile(busy: () => boolean, min = 5): Promise<Pinged[]> {
+      const out: Pinged[] = [];
+      while (out.length < min || busy()) {
+        out.push(await pingServer(carol.onion));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return out;
+    }
+    const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+    const show = (ps: Pinged[]) => {
+      const ms = ps.map((p) => p.ms);
+      return `n=${ms.length} median ${quantile(ms, 0.5)} ms, p95 ${quantile(ms, 0.95)} ms, max ${Math.max(...ms)} ms`;
+    };
+    /** Prints B's figures for one flood next to the baseline, and checks B answered every ping. */
+    function report(flood: string, during: Pinged[]): void {
+      const line = `${flood}: B's pings baseline ${show(baseline)} | during ${show(during)}`;
+      figures.push(line);
+      console.log(`[federation] ${line}`);
+      expect(during.filter((p) => p.type !== "result")).toEqual([]);
+    }
+    /** A raw stream to `onion` with our header sent as the fake server's domain; its answer. */
+    async function openAsFake(onion: string, credentials?: { username: string; password: string }): Promise<{ raw: RawS2s; answer: "features" | StreamErrorSeen }> {
+      const raw = await RawS2s.dial(onion, { socksPort: net.clients[1]!.socksPort, credentials });
+      raw.open(onion, fake!.domain);
+      return { raw, answer: await raw.opened() };
+    }
+    /** Opens streams to A until one gets features (the places a flood held are free again). */
+    async function admittedAgain(timeoutMs = 30_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { raw, answer } = await openAsFake(alice.onion);
+        raw.close();
+        if (answer === "features") return;
+        if (Date.now() > deadline) throw new Error(`A still refuses streams: ${JSON.stringify(answer)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+
+    afterAll(() => {
+      console.log(`[federation] d) B's answer times (bob pings carol's server over Tor):\n  ${figures.join("\n  ")}`);
+    });
+
+    test("federation d0: baseline of B's answer times (bob's client pings carol's server over federation)", async () => {
+      await fakeServer();
+      const first = await phases.run("d0 first ping bob -> carol's server (dial and dialback both ways)", () => pingServer(carol.onion, FIRST_CONTACT_MS));
+      expect(first.type).toBe("result");
+      baseline = await phases.run("d0 baseline pings", () => pingBWhile(() => false, 20));
+      expect(baseline.filter((p) => p.type !== "result")).toEqual([]);
+      figures.push(`baseline: first ping ${first.ms} ms (connecting), then ${show(baseline)}`);
+      console.log(`[federation] d0 ${figures.at(-1)}`);
+    });
+
+    // RFC 6120 4.9.3.14 policy-violation; S2sLimits.maxUnauthenticatedPerOnion (8).
+    test("federation d1: more than 8 unauthenticated streams to A: the extras get policy-violation; B admits a stream and dialback meanwhile", async () => {
+      const tries = 12;
+      const held = await phases.run(`d1 ${tries} unauthenticated streams to A`, () => Promise.all(Array.from({ length: tries }, () => openAsFake(alice.onion))));
+      try {
+        const admitted = held.filter((h) => h.answer === "features").length;
+        const refused = held.map((h) => h.answer).filter((a): a is StreamErrorSeen => a !== "features");
+        console.log(`[federation] d1 ${tries} streams to A: ${admitted} admitted, refused: ${JSON.stringify(refused.map((r) => `${r.condition}: ${r.text}`))}`);
+        expect(admitted).toBeLessThanOrEqual(8);
+        expect(refused.length).toBeGreaterThanOrEqual(tries - 8);
+        for (const r of refused) expect(r).toMatchObject({ condition: "policy-violation", text: expect.stringMatching(/unauthenticated/) });
+
+        const during = pingBWhile(() => false, 10);
+        const b = await openAsFake(carol.onion);
+        try {
+          expect(b.answer).toBe("features");
+          expect(await b.raw.dialback(fake!.domain, carol.onion, legacyDialbackKey())).toMatchObject({ type: "valid" });
+        } finally {
+          b.raw.close();
+        }
+        report("d1 8 unauthenticated streams held on A", await during);
+      } finally {
+        for (const h of held) h.raw.close();
+      }
+      await phases.run("d1 A admits again once they closed", () => admittedAgain());
+    });
+
+    // S2sLimits.maxInboundStreamsPerOnion (32), authenticated or not.
+    test("federation d2: more than 32 streams to A (each authenticated by dialback): the next gets policy-violation; B keeps serving", async () => {
+      const held: RawS2s[] = [];
+      let refusal: StreamErrorSeen | undefined;
+      let inboundAtRefusal: number | undefined;
+      const key = () => legacyDialbackKey();
+      // 4 streams per circuit: a rendezvous circuit per stream (33 at once) is more than the private
+      // network reliably builds (dials time out), and the daemon's onions allow ONION_MAX_STREAMS (8)
+      // per circuit (tor closes a circuit past it). The limit under test counts streams.
+      const run = Date.now();
+      let dialed = 0;
+      const circuit = () => ({ username: `d2-${run}-${Math.floor(dialed++ / 4)}`, password: "x" });
+      try {
+        await phases.run("d2 fill A's inbound streams, 6 at a time, dialback on each", async () => {
+          while (!refusal && held.length < 40) {
+            const batch = await Promise.all(Array.from({ length: 6 }, () => openAsFake(alice.onion, circuit())));
+            for (const { raw, answer } of batch) {
+              if (answer !== "features") {
+                raw.close();
+                refusal ??= answer;
+                continue;
+              }
+              held.push(raw);
+              // Verifications per claimed domain are limited (2): one at a time.
+              expect(await raw.dialback(fake!.domain, alice.onion, key())).toMatchObject({ type: "valid" });
+            }
+          }
+          inboundAtRefusal = (await d1.status()).accounts.find((a) => a.onion === alice.onion)?.s2s?.inbound;
+        });
+        console.log(`[federation] d2 ${held.length} authenticated streams held on A, status says ${inboundAtRefusal} inbound; then ${JSON.stringify(refusal)}`);
+        expect(refusal).toMatchObject({ condition: "policy-violation", text: expect.stringMatching(/too many server connections/) });
+        expect(held.length).toBeLessThanOrEqual(32);
+        expect(inboundAtRefusal).toBe(32);
+
+        const during = pingBWhile(() => false, 10);
+        const b = await openAsFake(carol.onion);
+        try {
+          expect(b.answer).toBe("features");
+          expect(await b.raw.dialback(fake!.domain, carol.onion, key())).toMatchObject({ type: "valid" });
+        } finally {
+          b.raw.close();
+        }
+        report(`d2 ${held.length} authenticated streams held on A`, await during);
+      } finally {
+        for (const r of held) r.close();
+      }
+      await phases.run("d2 A admits again once they closed", () => admittedAgain());
+    });
+
+    // RFC 6120 4.9.3.14; S2sLimits.stream.maxStanzaBytes (128 KiB) and maxChildren (64).
+    test("federation d3: after dialback as X, a stanza over 128 KiB and one with 65 children get policy-violation; a fresh stream still delivers", async () => {
+      const x = fake!;
+      const big = `too big ${Date.now()}`;
+      const many = `too many children ${Date.now()}`;
+      for (const [what, stanza, body] of [
+        ["130 KiB", `<message from='mallory@${x.domain}' to='${alice.jid}' type='chat'><body>${big} ${"x".repeat(130 * 1024)}</body></message>`, big],
+        ["65 children", `<message from='mallory@${x.domain}' to='${alice.jid}' type='chat'><body>${many}</body>${"<x xmlns='urn:example:flood'/>".repeat(64)}</message>`, many],
+      ] as const) {
+        const raw = await dialbackAsFake();
+        try {
+          raw.send(stanza);
+          const err = await raw.waitForStreamError();
+          console.log(`[federation] d3 a stanza with ${what}: ${err.condition} (${err.text}) after ${err.ms} ms`);
+          expect(err.condition).toBe("policy-violation");
+          await raw.waitClosed();
+        } finally {
+          raw.close();
+        }
+        await nothingArrived(aliceC, body);
+      }
+      const raw = await dialbackAsFake();
+      try {
+        const body = `after the oversized ones ${Date.now()}`;
+        const from = aliceC.stanzas.length;
+        raw.send(`<message from='mallory@${x.domain}' to='${alice.jid}' type='chat'><body>${body}</body></message>`);
+        await aliceC.waitFor(`"${body}"`, (el) => el.name === "message" && el.getChildText("body") === body, 30_000, { from });
+      } finally {
+        raw.close();
+      }
+    });
+
+    // S2sLimits.stanzasPerSecondPerOnion (50/s, burst 200): A's streams pause, nothing is dropped.
+    test("federation d4: X floods A with 600 messages: throttled, all delivered; B answers every ping meanwhile; A serves afterwards", async () => {
+      const count = 600;
+      const raw = await dialbackAsFake();
+      const tag = `flood ${Date.now()}`;
+      const isFlood = (el: Element) => el.name === "message" && (el.getChildText("body") ?? "").startsWith(`${tag} `);
+      let batch = "";
+      for (let i = 0; i < count; i++) batch += `<message from='flooder${i % 10}@${fake!.domain}' to='${alice.jid}' type='chat' id='f${i}'><body>${tag} ${i}</body></message>`;
+      const from = aliceC.stanzas.length;
+      let arrived = 0;
+      const started = Date.now();
+      try {
+        raw.send(batch);
+        const allArrived = aliceC.waitFor(`the last flood message`, (el) => isFlood(el) && el.getChildText("body") === `${tag} ${count - 1}`, 90_000, { from }).then(() => Date.now() - started);
+        let floodMs: number | undefined;
+        void allArrived.then((ms) => (floodMs = ms)).catch(() => undefined);
+        // A's own answer time during the flood, for contrast (bob's stream into A is paused too).
+        const aPing = new Promise((r) => setTimeout(r, 1000)).then(() => pingServer(alice.onion, 60_000)).catch((err: Error) => ({ type: `failed: ${err.message.split("\n")[0]}`, ms: NaN }));
+        const during = await phases.run(`d4 B's pings while ${count} messages flood A`, () => pingBWhile(() => floodMs === undefined && Date.now() - started < 90_000, 10));
+        floodMs = await allArrived;
+        arrived = aliceC.all(isFlood, from).length;
+        const a = await aPing;
+        console.log(`[federation] d4 ${arrived}/${count} flood messages reached alice in ${floodMs} ms (${Math.round((count * 1000) / floodMs)}/s); A's ping from bob during it: ${a.type} after ${a.ms} ms`);
+        report(`d4 ${count} messages flood A (${floodMs} ms)`, during);
+        expect(arrived).toBe(count);
+      } finally {
+        raw.close();
+      }
+      // A still serves: its client answers, and bob's next message arrives.
+      expect((await aliceC.ping()).attrs.type).toBe("result");
+      const body = `after the flood ${Date.now()}`;
+      const aFrom = aliceC.stanzas.length;
+      const sent = { client: bobC, from: bobC.stanzas.length };
+      bobC.send(`<message to='${alice.jid}' type='chat' id='${bobC.nextId("d4")}'><body>${body}</body></message>`);
+      await aliceC.waitFor(`"${body}"`, (el) => el.name === "message" && el.getChildText("body") === body, FIRST_CONTACT_MS, { from: aFrom, sender: sent });
+    });
+
+    // S2sLimits.maxPendingSubscriptionsPerPeer (8), src/server/policy.ts; RFC 6121 3.1.3.
+    test("federation d5: 20 subscription requests from X's JIDs reach alice 8 at most (now and at a later login); bob's still does", async () => {
+      const raw = await dialbackAsFake();
+      const x = fake!.domain;
+      const fromX = (el: Element) => el.name === "presence" && el.attrs.type === "subscribe" && bare(el.attrs.from).endsWith(`@${x}`);
+      const from = aliceC.stanzas.length;
+      const marker = `after 20 requests ${Date.now()}`;
+      try {
+        for (let i = 0; i < 20; i++) raw.send(`<presence from='asker${i}@${x}' to='${alice.jid}' type='subscribe'/>`);
+        // Same stream, handled in order: once this arrives, all 20 were handled.
+        raw.send(`<message from='asker0@${x}' to='${alice.jid}' type='chat'><body>${marker}</body></message>`);
+        await aliceC.waitFor(`"${marker}"`, (el) => el.name === "message" && el.getChildText("body") === marker, 30_000, { from });
+      } finally {
+        raw.close();
+      }
+      const seen = aliceC.all(fromX, from).length;
+      const later = await login(alice, "rd5");
+      await later.ping();
+      const atLogin = later.all(fromX).length;
+      console.log(`[federation] d5 subscription requests from X: ${seen} reached alice's client, ${atLogin} shown at a later login`);
+      expect(seen).toBe(8);
+      expect(atLogin).toBe(8);
+
+      // Another domain is not affected: bob cancels his subscription to alice and asks again.
+      const aFrom = aliceC.stanzas.length;
+      const sent = { client: bobC, from: bobC.stanzas.length };
+      bobC.send(`<presence to='${alice.jid}' type='unsubscribe'/>`);
+      bobC.send(`<presence to='${alice.jid}' type='subscribe'/>`);
+      const req = await aliceC.waitFor("bob's new subscription request", (el) => el.name === "presence" && el.attrs.type === "subscribe" && bare(el.attrs.from) === bob.jid, FIRST_CONTACT_MS, { from: aFrom, sender: sent });
+      expect(req.attrs.from).toBe(bob.jid);
+    });
+
+    test("federation d6: B answered throughout; at the default log level neither daemon named a peer's onion during the floods", async () => {
+      expect((await pingServer(carol.onion)).type).toBe("result");
+      for (const [d, peers] of [
+        [d1, [bob.onion, fake!.domain]],
+        [d2, [alice.onion, carol.onion]],
+      ] as const) {
+        for (const onion of peers) expect(d.output).not.toContain(onion.replace(/\.onion$/, ""));
+      }
+    });
+  });
+
   strace.test("federation: over the whole run (restart included), neither daemon asked DNS or connected outside loopback (strace)", async () => {
     await Promise.all([d1.stop("SIGTERM"), d2.stop("SIGTERM")]);
     for (const d of [d1, d2]) {
