@@ -197,7 +197,8 @@ export class InboundS2sStream {
     let remote: string | undefined;
     for (const r of this.remotes) if (withinDomain(fromDomain, r)) remote = r;
     if (!remote) return this.stream.streamErrorAndClose("invalid-from", "from is not a domain this stream authenticated");
-    if (el.children.length > this.ctx.limits.maxChildren) return this.stream.streamErrorAndClose("policy-violation", "too many child elements");
+    // Elements only: whitespace between children (a pretty-printing peer) is not a child.
+    if (el.getChildElements().length > this.ctx.limits.maxChildren) return this.stream.streamErrorAndClose("policy-violation", "too many child elements");
     this.lastStanzaMs = Date.now();
     this.ctx.fromServer({ kind: "s2s", local: this.onion, remote, streamId: this.stream.id }, el);
   }

@@ -63,8 +63,13 @@ export class Policy {
     const pending = this.store.roster.listPendingIn(host.bareJid.toString());
     if (pending.some((p) => p.contact === contact.bare().toString())) return true;
     if (pending.length >= this.s2s.maxPendingSubscriptions) return false;
-    const fromDomain = pending.filter((p) => p.contact.endsWith(`@${contact.domain}`) || p.contact === contact.domain).length;
-    return fromDomain < this.s2s.maxPendingSubscriptionsPerPeer;
+    // Per peer server: its onion, so that subdomains of one peer share its budget.
+    const peer = onionOf(contact.domain) ?? contact.domain;
+    const fromPeer = pending.filter((p) => {
+      const domain = p.contact.slice(p.contact.indexOf("@") + 1);
+      return (onionOf(domain) ?? domain) === peer;
+    }).length;
+    return fromPeer < this.s2s.maxPendingSubscriptionsPerPeer;
   }
 
   /** The rules the router consults before federation hooks run. */

@@ -109,6 +109,19 @@ test("Prosody's order: db:verify on the callback stream before its own db:result
   expect(x.routing.received).toEqual([]);
 });
 
+test("child elements are counted, not the whitespace between them: 64 pass, 65 are a policy-violation", async () => {
+  await setup({ maxChildren: 64 });
+  const { raw, id } = await rawStream(A, B);
+  await authenticateAsB(raw, id);
+  const children = (n: number) => Array.from({ length: n }, (_, i) => `\n  <x${i} xmlns='urn:example:c'/>`).join("") + "\n";
+  raw.send(`<message from='bob@${B}' to='alice@${A}' id='ok'>${children(64)}</message>`);
+  await x.routing.until(() => x.routing.received.some((r) => r.stanza.attrs.id === "ok"), 5000, "the 64-child message");
+  raw.send(`<message from='bob@${B}' to='alice@${A}' id='big'>${children(65)}</message>`);
+  await raw.waitFor("<policy-violation");
+  await raw.waitClosed();
+  expect(x.routing.received.some((r) => r.stanza.attrs.id === "big")).toBe(false);
+});
+
 test("a wrong key gets type='invalid' and the stream closes", async () => {
   await setup();
   const { raw } = await rawStream(A, B);
