@@ -157,7 +157,8 @@ export class Router {
     const kind = stanza.name as StanzaKind;
     const host = this.hostOf(to);
     if (!host) {
-      if (origin.kind === "s2s") return this.bounce(unit, stanza, "service-unavailable");
+      // A subdomain of the onion that nothing serves (yet): no answer, so none can loop back out.
+      if (origin.kind === "s2s") return;
       const event: StanzaEvent = { unit, origin, stanza, to, host: undefined };
       if (!this.stanzas.fire("route/remote", event)) this.bounce(unit, stanza, "remote-server-not-found", "federation needs Tor: this daemon runs without it");
       return;
