@@ -123,6 +123,12 @@ export class Daemon {
         });
         // Before the accounts start: their listeners hand inbound sockets to the streams.
         this.tor.attachS2s(this.federation.manager);
+        const federation = this.federation;
+        let torReady = false;
+        this.tor.service.onChange((status) => {
+          if (status.state === "ready" && !torReady) federation.torReady();
+          torReady = status.state === "ready";
+        });
       }
       accounts = new AccountService(this.store, this.server, this.tor?.onions, () => this.port, (data) => this.control?.broadcast(EVENTS.ACCOUNT_CHANGED, data), this.log.child("accounts"));
       await accounts.loadAll();

@@ -59,6 +59,11 @@ export class Federation {
     this.outbox.resume();
   }
 
+  /** tor became ready (bootstrapped, or back after a restart): what waited for it goes now. */
+  torReady(): void {
+    this.outbox.retryWaiting();
+  }
+
   /** An account went away: its streams close (its outbox rows went with its store rows). */
   closeOnion(onion: string): void {
     this.manager.closeOnion(onion);

@@ -131,6 +131,16 @@ export class S2sOutbox {
     this.connect(pair);
   }
 
+  /** Tor is (back) up: every pair waiting out a backoff tries now; their failures were tor's absence. */
+  retryWaiting(): void {
+    if (this.closed) return;
+    for (const pair of this.pairs.values()) {
+      if (!pair.retry || pair.attached) continue;
+      this.clearTimers(pair);
+      this.connect(pair);
+    }
+  }
+
   /** At start: expire what is too old, wake every pair with rows, and check for expiry periodically. */
   resume(): void {
     if (this.closed) return;

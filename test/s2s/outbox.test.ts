@@ -313,6 +313,16 @@ describe("S2sOutbox retries", () => {
     expect(connects).toHaveLength(2);
   });
 
+  test("tor coming back ends every backoff at once", () => {
+    enqueue(["1"]);
+    outbox.connectFailed(A, X, "tor is not running");
+    expect(connects).toHaveLength(1);
+    outbox.retryWaiting();
+    expect(connects).toHaveLength(2);
+    outbox.retryWaiting(); // already connecting: nothing more
+    expect(connects).toHaveLength(2);
+  });
+
   test("jitter shortens a delay by up to a fifth", () => {
     outbox.close();
     store.close();
