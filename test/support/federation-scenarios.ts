@@ -223,6 +223,8 @@ export function federationScenarios(getNet: () => TorNet): void {
             sender: { client: sender, from: sentFrom },
           });
           expect(got.attrs.type).toBe("chat");
+          // It crossed a jabber:server stream; Pidgin must still get it as jabber:client.
+          expect(got.attrs.xmlns).toBe("jabber:client");
           expect(got.attrs.from).toBe(sender.jid);
           expect([receiver.account.jid, receiver.jid]).toContain(got.attrs.to);
           await sender.ping();
