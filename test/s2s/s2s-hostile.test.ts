@@ -57,6 +57,31 @@ test("a 'to' naming another onion of this daemon and one hosted nowhere get the 
   expect(answers[1]).toBe(answers[0]);
 });
 
+// A figure, not a check (timings are never asserted): how long the answer takes for a sibling
+// onion and for an onion hosted nowhere, alternating, without Tor's noise. Both take the same
+// code path (a string comparison with the stream's own onion), so the medians should match.
+test("30 times each, alternating: the same bytes every time for a sibling onion and one hosted nowhere (times printed)", async () => {
+  await setup();
+  const times: Record<string, number[]> = { sibling: [], nowhere: [] };
+  const answers = new Set<string>();
+  for (let i = 0; i < 30; i++) {
+    for (const [kind, to] of [["sibling", A2], ["nowhere", newOnion()]] as const) {
+      const raw = await RawXmpp.connectPath(world.socketPath(A));
+      open.push(raw);
+      const started = process.hrtime.bigint();
+      raw.send(header(B, to));
+      await raw.waitFor("</stream:stream>");
+      times[kind]!.push(Number(process.hrtime.bigint() - started) / 1e6);
+      answers.add(raw.received.replace(/ id='[^']*'/, " id='X'"));
+      raw.close();
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(2);
+  console.log(`host-unknown answer, 30 each, alternating: sibling onion median ${median(times.sibling!)} ms, onion hosted nowhere median ${median(times.nowhere!)} ms`);
+  expect([...answers]).toHaveLength(1);
+  expect([...answers][0]).toContain("<host-unknown");
+});
+
 test("the same rule for the 'to' of db:result, db:verify and stanzas", async () => {
   await setup();
   const cases = [

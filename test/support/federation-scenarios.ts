@@ -6,6 +6,7 @@
 //
 // Run by test/tor/tornet.test.ts on its network. Only these:
 //   node --experimental-vm-modules node_modules/jest/bin/jest.js dist/test/tor/tornet.test.js -t federation
+import { readFileSync } from "node:fs";
 import { jest } from "@jest/globals";
 import type { TorReachResult } from "../../src/daemon/control-protocol.js";
 import { NS } from "../../src/xmpp/namespaces.js";
@@ -741,6 +742,13 @@ export function federationScenarios(getNet: () => TorNet): void {
         [d2, [alice.onion, carol.onion]],
       ] as const) {
         for (const onion of peers) expect(d.output).not.toContain(onion.replace(/\.onion$/, ""));
+      }
+      // A figure, not a check: each daemon's resident memory after federating and being flooded.
+      for (const d of [d1, d2]) {
+        const { pid } = await d.status();
+        const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+        figures.push(`${d.name} RSS after the floods: ${rss ? (Number(rss) / 1024).toFixed(1) : "?"} MB`);
+        console.log(`[federation] ${figures[figures.length - 1]}`);
       }
     });
   });
