@@ -164,7 +164,9 @@ Example:
 const STATUS = `Usage: purple-onion status [--data-dir DIR] [--json]
 
 Shows the running daemon: pid, uptime, data dir, the loopback XMPP server, Tor,
-and each account with its number of connected clients. Exits with status 1
+and each account with its number of connected clients, its onion service and
+its server streams (outbound authenticated/open, inbound, and stanzas waiting
+in the outbox for peers; counts only, never the peers). Exits with status 1
 when no daemon is running for the data dir.
 
 Options:
