@@ -153,11 +153,6 @@ export class XmlStream {
     }, ms);
   }
 
-  /** Is input held (holdInput) or throttled right now? */
-  get inputPaused(): boolean {
-    return this.holdTimer !== undefined || this.throttleTimer !== undefined;
-  }
-
   /** Call fn after `ms` without input; every chunk read re-arms it. One watch per stream. */
   watchIdle(ms: number, fn: () => void): void {
     this.idle = { ms, fn };

@@ -88,10 +88,6 @@ export class InboundS2sStream {
     return this.stream.closed;
   }
 
-  get inputPaused(): boolean {
-    return this.stream.inputPaused;
-  }
-
   holdInput(ms: number): void {
     this.stream.holdInput(ms);
   }
