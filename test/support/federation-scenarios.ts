@@ -155,7 +155,8 @@ export function federationScenarios(getNet: () => TorNet): void {
       expect(v.el.attrs).toMatchObject({ from: x.domain, to: alice.onion, id: "probe-id", type: "invalid" });
       expect(await x.waitForVerify(key)).toMatchObject({ from: alice.onion, to: x.domain, id: "probe-id", verdict: "invalid" });
       expect(await probe.dialback(alice.onion, x.domain, legacyDialbackKey())).toMatchObject({ type: "invalid" });
-      expect(client1.newStreams(x.domain, mark1)).toBe(1);
+      // One connection reached it (a dial may be retried while its descriptor spreads: NEW streams can be more).
+      expect(client1.succeeded(x.domain, mark1)).toBe(1);
     } finally {
       x.verdict = "valid";
       probe.close();
