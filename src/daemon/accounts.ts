@@ -1,5 +1,6 @@
 // Account lifecycle behind the control socket: create (onion key, JID,
 // password), list, remove, reset the password.
+import { randomBytes } from "node:crypto";
 import type { XmppServer } from "../server/xmpp-server.js";
 import type { AccountRecord, Store } from "../store/store.js";
 import { generateOnionSeed, onionAddressFromSeed } from "../tor/onion-address.js";
@@ -12,12 +13,21 @@ import {
   requireStringArg,
   type AccountAddResult,
   type AccountChangedEvent,
+  type AccountEnsureResult,
   type AccountListResult,
   type AccountRemoveResult,
   type AccountResetPasswordResult,
 } from "./control-protocol.js";
 import type { AccountOnions } from "./account-onions.js";
 import type { Logger } from "./logger.js";
+
+/** A client's stable key for one of its accounts (account.ensure). */
+const LINK_KEY = /^[A-Za-z0-9._-]{16,128}$/;
+
+/** A localpart that says nothing about its owner: the default for a new onion identity. */
+function randomLocalpart(): string {
+  return `u${randomBytes(5).toString("hex")}`;
+}
 
 export class AccountService {
   constructor(
@@ -44,26 +54,52 @@ export class AccountService {
   }
 
   async add(args: Record<string, unknown>): Promise<AccountAddResult> {
-    const raw = requireStringArg(args, "localpart");
+    const created = await this.create(this.localpartArg(requireStringArg(args, "localpart")));
+    return { jid: created.jid, host: "127.0.0.1", port: this.port(), password: created.password, onion: created.domain };
+  }
+
+  /**
+   * account.ensure: the account linked to the client's stable `key`, made (with its onion) the
+   * first time. Idempotent: the same key gives the same account, its password only when created
+   * (a client that lost it asks for account.reset-password).
+   */
+  async ensure(args: Record<string, unknown>): Promise<AccountEnsureResult> {
+    const key = requireStringArg(args, "key");
+    if (!LINK_KEY.test(key)) throw new ControlError(ERROR_CODES.BAD_REQUEST, "args.key must be 16 to 128 characters of letters, digits, '.', '_' or '-'");
+    const linked = this.store.links.get(key);
+    const existing = linked === undefined ? undefined : this.store.accounts.get(linked);
+    if (existing) return { jid: existing.jid, host: "127.0.0.1", port: this.port(), onion: existing.domain, created: false };
+    const wanted = args.localpart === undefined ? randomLocalpart() : this.localpartArg(requireStringArg(args, "localpart"));
+    const created = await this.create(wanted, key);
+    return { jid: created.jid, host: "127.0.0.1", port: this.port(), onion: created.domain, created: true, password: created.password };
+  }
+
+  private localpartArg(raw: string): string {
     const localpart = normalizeLocalpart(raw);
     if (!localpart)
       throw new ControlError(ERROR_CODES.INVALID_LOCALPART, `"${raw}" cannot be the name part of a JID: use letters, digits, '.', '-' or '_', without @ / : < > ' " & or spaces`);
+    return localpart;
+  }
+
+  /** A new account with a new onion key and password, linked to `linkKey` if given, then served. */
+  private async create(localpart: string, linkKey?: string): Promise<{ jid: string; domain: string; password: string }> {
     if (this.store.accounts.list().some((a) => a.localpart === localpart))
       throw new ControlError(ERROR_CODES.ACCOUNT_EXISTS, `an account named "${localpart}" already exists here: see 'purple-onion account list'`);
     const seed = generateOnionSeed();
     const domain = onionAddressFromSeed(seed);
     const password = randomPassword();
     const record: AccountRecord = { jid: `${localpart}@${domain}`, localpart, domain, createdAt: Date.now(), credentials: deriveStoredCredentials(password) };
-    // The key and the account are one unit: never an account without its onion key.
+    // The key, the link and the account are one unit: never an account without its onion key.
     this.store.transaction(() => {
       this.store.accounts.create(record);
       this.store.keys.setOnionSeed(record.jid, seed);
+      if (linkKey !== undefined) this.store.links.link(linkKey, record.jid);
     });
     this.server.addHost(localpart, domain);
     await this.onions?.add({ domain, seed });
     this.log.info("account added", { jid: record.jid });
     this.announce({ jid: record.jid, change: "added" });
-    return { jid: record.jid, host: "127.0.0.1", port: this.port(), password, onion: domain };
+    return { jid: record.jid, domain, password };
   }
 
   list(): AccountListResult {

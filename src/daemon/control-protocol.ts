@@ -12,6 +12,7 @@ export const OPS = {
   HELLO: "hello",
   STATUS: "status",
   ACCOUNT_ADD: "account.add",
+  ACCOUNT_ENSURE: "account.ensure",
   ACCOUNT_LIST: "account.list",
   ACCOUNT_REMOVE: "account.remove",
   ACCOUNT_RESET_PASSWORD: "account.reset-password",
@@ -180,6 +181,16 @@ export interface AccountAddResult {
   port: number;
   password: string;
   onion: string | null;
+}
+
+/** account.ensure: the account linked to the client's key; `password` only when it was just created. */
+export interface AccountEnsureResult {
+  jid: string;
+  host: string;
+  port: number;
+  onion: string;
+  created: boolean;
+  password?: string;
 }
 
 export interface AccountListEntry {

@@ -84,6 +84,7 @@ export class Daemon {
       handlers: {
         [OPS.STATUS]: () => (started(), this.status()),
         [OPS.ACCOUNT_ADD]: (args) => started().add(args),
+        [OPS.ACCOUNT_ENSURE]: (args) => started().ensure(args),
         [OPS.ACCOUNT_LIST]: () => started().list(),
         [OPS.ACCOUNT_REMOVE]: (args) => started().remove(args),
         [OPS.ACCOUNT_RESET_PASSWORD]: (args) => started().resetPassword(args),

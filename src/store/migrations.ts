@@ -97,6 +97,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX s2s_outbox_by_expiry ON s2s_outbox (expires_at_ms);
     `,
   },
+  {
+    name: "account links",
+    sql: `
+      -- A client's stable key for one of its accounts (the plugin keeps it in the settings of the
+      -- libpurple account that was ticked) -> the daemon account made for it: ticking the same
+      -- account again finds the same onion, and two client accounts never share one.
+      CREATE TABLE account_links (
+        link_key TEXT NOT NULL PRIMARY KEY,
+        jid      TEXT NOT NULL UNIQUE REFERENCES accounts (jid) ON DELETE CASCADE
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -6,6 +6,7 @@ import { DeferredTransactions } from "./deferred-transaction.js";
 import { KeyRepo } from "./keys.js";
 import { migrate } from "./migrations.js";
 import { DEFAULT_MAX_OFFLINE_PER_ACCOUNT, OfflineRepo } from "./offline.js";
+import { AccountLinkRepo } from "./account-links.js";
 import { DEFAULT_MAX_OUTBOX_PER_LOCAL, DEFAULT_MAX_OUTBOX_PER_PAIR, OutboxRepo } from "./outbox.js";
 import { RosterRepo } from "./roster.js";
 import { SettingsRepo } from "./settings.js";
@@ -35,6 +36,7 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 export class Store {
   readonly accounts: AccountRepo;
+  readonly links: AccountLinkRepo;
   readonly keys: KeyRepo;
   readonly roster: RosterRepo;
   readonly offline: OfflineRepo;
@@ -60,6 +62,7 @@ export class Store {
     this.units = new DeferredTransactions(db);
     const beforeWrite = this.units.beforeWrite;
     this.accounts = new AccountRepo(db, beforeWrite);
+    this.links = new AccountLinkRepo(db, beforeWrite);
     this.keys = new KeyRepo(db, beforeWrite);
     this.roster = new RosterRepo(db, beforeWrite);
     this.offline = new OfflineRepo(db, options.maxOfflinePerAccount ?? DEFAULT_MAX_OFFLINE_PER_ACCOUNT, beforeWrite);

@@ -23,6 +23,7 @@ describe("migrations", () => {
     const db = rawDb(dir);
     expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     expect(tables(db)).toEqual([
+      "account_links",
       "accounts",
       "offline_messages",
       "onion_keys",
