@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import * as path from "node:path";
-import { DATABASE_FILE_NAME, StoreError, type Store, openStore } from "../../src/store/store.js";
-import { account, cleanupTempDirs, credentials, tempDir } from "./fixtures.js";
+import { DATABASE_FILE_NAME, type Store, openStore } from "../../src/store/store.js";
+import { account, cleanupTempDirs, credentials, tempDir, errorOf } from "./fixtures.js";
 
 let dir: string;
 let store: Store;
@@ -15,16 +15,6 @@ afterEach(() => {
   store.close();
   cleanupTempDirs();
 });
-
-function storeErrorOf(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof StoreError) return err;
-    throw err;
-  }
-  throw new Error("expected a StoreError");
-}
 
 describe("AccountRepo", () => {
   test("create, get, getByDomain and list", () => {
@@ -53,14 +43,14 @@ describe("AccountRepo", () => {
 
   test("a duplicate jid is refused with exists", () => {
     store.accounts.create(account("alice", "a.onion"));
-    const err = storeErrorOf(() => store.accounts.create(account("alice", "a.onion")));
+    const err = errorOf(() => store.accounts.create(account("alice", "a.onion")));
     expect(err.code).toBe("exists");
     expect(err.message).toBe("account alice@a.onion already exists");
   });
 
   test("a second account on the same domain is refused with exists", () => {
     store.accounts.create(account("alice", "a.onion"));
-    const err = storeErrorOf(() => store.accounts.create(account("mallory", "a.onion")));
+    const err = errorOf(() => store.accounts.create(account("mallory", "a.onion")));
     expect(err.code).toBe("exists");
     expect(err.message).toBe("domain a.onion already hosts account alice@a.onion");
     expect(store.accounts.list()).toHaveLength(1);
@@ -74,7 +64,7 @@ describe("AccountRepo", () => {
     store.accounts.create(account("alice", "a.onion"));
     store.accounts.setCredentials("alice@a.onion", credentials(9));
     expect(store.accounts.get("alice@a.onion")!.credentials).toEqual(credentials(9));
-    expect(storeErrorOf(() => store.accounts.setCredentials("bob@b.onion", credentials())).code).toBe("not-found");
+    expect(errorOf(() => store.accounts.setCredentials("bob@b.onion", credentials())).code).toBe("not-found");
   });
 
   test("remove reports whether there was an account", () => {
@@ -128,7 +118,7 @@ describe("AccountRepo", () => {
     db.prepare("UPDATE accounts SET credentials = '{\"SHA-1\": 5}'").run();
     db.close();
     store = openStore(dir);
-    const err = storeErrorOf(() => store.accounts.get("alice@a.onion"));
+    const err = errorOf(() => store.accounts.get("alice@a.onion"));
     expect(err.code).toBe("corrupt");
     expect(err.message).toMatch(/credentials of alice@a.onion/);
   });
