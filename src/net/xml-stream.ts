@@ -55,7 +55,8 @@ export class XmlStream {
   readonly id = randomBytes(8).toString("hex");
   /** The stream id we put in our header (dialback keys are computed over it). */
   readonly streamId = randomBytes(12).toString("base64url");
-  readonly stats = { stanzasIn: 0, stanzasOut: 0, throttled: 0 };
+  /** Times the read limit paused this stream (logged the first time). */
+  private throttled = 0;
   private closedFlag = false;
   private headerSent = false;
   private readonly parser: StreamParser;
@@ -65,9 +66,9 @@ export class XmlStream {
   private negotiationTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private throttleTimer: NodeJS.Timeout | undefined;
-  private holdTimer: NodeJS.Timeout | undefined;
-  private holdUntil = 0;
+  /** Reading is paused until then (the read limit, or a budget shared with other streams). */
+  private pauseTimer: NodeJS.Timeout | undefined;
+  private pausedUntil = 0;
   private tokens: number;
   private lastRefill = Date.now();
   private idle: { ms: number; fn: () => void } | undefined;
@@ -85,10 +86,7 @@ export class XmlStream {
     this.parser = new StreamParser(
       {
         onStreamStart: (h) => events.onStreamStart(h),
-        onStanza: (el) => {
-          if (STANZAS.has(el.name)) this.stats.stanzasIn++;
-          events.onElement(el);
-        },
+        onStanza: (el) => events.onElement(el),
         onStreamEnd: () => this.close(),
         onError: (e) => this.onParseError(e),
       },
@@ -110,10 +108,6 @@ export class XmlStream {
 
   get closed(): boolean {
     return this.closedFlag;
-  }
-
-  get ns(): string {
-    return this.opts.ns;
   }
 
   /** Our stream header (RFC 6120 4.7). Sent at most once per stream (restart() allows one more). */
@@ -140,16 +134,21 @@ export class XmlStream {
    * TCP pushes back on the peer; nothing is dropped. An earlier, longer hold is kept.
    */
   holdInput(ms: number): void {
+    this.pauseReading(ms);
+  }
+
+  /** Pause the socket for `ms`; a pause already running that ends later is kept. */
+  private pauseReading(ms: number): void {
     if (this.closedFlag || ms <= 0) return;
     const until = Date.now() + ms;
-    if (this.holdUntil >= until) return;
-    this.holdUntil = until;
+    if (this.pausedUntil >= until) return;
+    this.pausedUntil = until;
     this.socket.pause();
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = setTimeout(() => {
-      this.holdTimer = undefined;
-      this.holdUntil = 0;
-      if (!this.closedFlag && !this.throttleTimer) this.socket.resume();
+    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = undefined;
+      this.pausedUntil = 0;
+      if (!this.closedFlag) this.socket.resume();
     }, ms);
   }
 
@@ -160,19 +159,12 @@ export class XmlStream {
   }
 
   /** A timer that dies with the stream. */
-  later(ms: number, fn: () => void): NodeJS.Timeout {
+  later(ms: number, fn: () => void): void {
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (!this.closedFlag) fn();
     }, ms);
     this.timers.add(t);
-    return t;
-  }
-
-  cancel(t: NodeJS.Timeout | undefined): void {
-    if (!t) return;
-    clearTimeout(t);
-    this.timers.delete(t);
   }
 
   /**
@@ -201,9 +193,7 @@ export class XmlStream {
   }
 
   private serialize(el: Element): string {
-    if (!STANZAS.has(el.name)) return el.toString();
-    this.stats.stanzasOut++;
-    if (el.attrs.xmlns === this.opts.ns) return el.toString();
+    if (!STANZAS.has(el.name) || el.attrs.xmlns === this.opts.ns) return el.toString();
     // The same element may go to several streams: swap the attributes in, then back.
     const attrs = el.attrs;
     // xmlns first (as written by a peer), whatever the element carried, even a key set to undefined.
@@ -246,7 +236,7 @@ export class XmlStream {
   private teardown(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const t of [this.negotiationTimer, this.idleTimer, this.throttleTimer, this.holdTimer, ...this.timers]) if (t) clearTimeout(t);
+    for (const t of [this.negotiationTimer, this.idleTimer, this.pauseTimer, ...this.timers]) if (t) clearTimeout(t);
     this.timers.clear();
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.events.onClosed();
@@ -286,13 +276,8 @@ export class XmlStream {
     this.lastRefill = now;
     this.tokens -= bytes;
     if (this.tokens >= 0) return;
-    if (this.stats.throttled++ === 0) this.log.info("peer sends faster than the read limit; throttling it", { stream: this.id, kind: this.opts.kind });
-    this.socket.pause();
-    const waitMs = Math.ceil((-this.tokens * 1000) / rate);
-    this.throttleTimer = setTimeout(() => {
-      this.throttleTimer = undefined;
-      if (!this.closedFlag && !this.holdTimer) this.socket.resume();
-    }, waitMs);
+    if (this.throttled++ === 0) this.log.info("peer sends faster than the read limit; throttling it", { stream: this.id, kind: this.opts.kind });
+    this.pauseReading(Math.ceil((-this.tokens * 1000) / rate));
   }
 
   private onParseError(e: StreamParseError): void {

@@ -126,19 +126,19 @@ export class S2sOutbox {
    */
   peerSeen(local: string, remote: string): void {
     const pair = this.pairs.get(key(local, remote));
-    if (this.closed || !pair?.retry || pair.attached) return;
-    this.clearTimers(pair);
-    this.connect(pair);
+    if (pair) this.retryNow(pair);
   }
 
   /** Tor is (back) up: every pair waiting out a backoff tries now; their failures were tor's absence. */
   retryWaiting(): void {
-    if (this.closed) return;
-    for (const pair of this.pairs.values()) {
-      if (!pair.retry || pair.attached) continue;
-      this.clearTimers(pair);
-      this.connect(pair);
-    }
+    for (const pair of this.pairs.values()) this.retryNow(pair);
+  }
+
+  /** A pair waiting out a backoff connects now. */
+  private retryNow(pair: Pair): void {
+    if (this.closed || !pair.retry || pair.attached) return;
+    this.clearTimers(pair);
+    this.connect(pair);
   }
 
   /** At start: expire what is too old, wake every pair with rows, and check for expiry periodically. */

@@ -72,10 +72,6 @@ export class C2sSession {
     return this.jid ? this.jid.toString() : "";
   }
 
-  get stats(): XmlStream["stats"] {
-    return this.stream.stats;
-  }
-
   /**
    * Queue a stanza (or raw XML) for the client. What the router sends arrives here only after the
    * unit of work that produced it committed (unit-of-work.ts).
