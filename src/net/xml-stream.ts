@@ -158,6 +158,17 @@ export class XmlStream {
     this.armIdle();
   }
 
+  /**
+   * Close the stream once `lastUse()` (ms since the epoch) is `ms` in the past, whatever else
+   * arrives meanwhile (keepalives are not use); `lastUse` is read again when the time comes.
+   */
+  closeWhenUnused(ms: number, lastUse: () => number): void {
+    const left = lastUse() + ms - Date.now();
+    if (left > 0) return this.later(left, () => this.closeWhenUnused(ms, lastUse));
+    this.log.debug("closing an unused stream", { stream: this.id, kind: this.opts.kind });
+    this.close();
+  }
+
   /** A timer that dies with the stream. */
   later(ms: number, fn: () => void): void {
     const t = setTimeout(() => {

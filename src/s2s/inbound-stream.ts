@@ -73,7 +73,7 @@ export class InboundS2sStream {
       return;
     }
     this.stream.watchIdle(ctx.limits.idlePingMs, () => this.onIdle());
-    this.scheduleIdleClose();
+    this.stream.closeWhenUnused(ctx.limits.idleCloseMs, () => this.lastStanzaMs);
   }
 
   get id(): string {
@@ -209,13 +209,4 @@ export class InboundS2sStream {
     this.stream.watchIdle(this.ctx.limits.idlePingMs, () => this.onIdle());
   }
 
-  private scheduleIdleClose(): void {
-    const left = this.lastStanzaMs + this.ctx.limits.idleCloseMs - Date.now();
-    if (left > 0) {
-      this.stream.later(left, () => this.scheduleIdleClose());
-      return;
-    }
-    this.log.debug("closing an idle inbound server stream", { stream: this.id });
-    this.stream.close();
-  }
 }

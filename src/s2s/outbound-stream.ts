@@ -183,6 +183,8 @@ export class OutboundS2sStream {
       this.stream!.negotiated();
       this.lastStanzaMs = Date.now();
       this.stream!.watchIdle(this.ctx.limits.idlePingMs, () => this.onIdle());
+      // Closed after idleCloseMs without a stanza from us, even if the peer keeps writing to it.
+      this.stream!.closeWhenUnused(this.ctx.limits.idleCloseMs, () => this.lastStanzaMs);
       const queued = [...this.queue.values()];
       this.queue.clear();
       for (const s of queued) this.send(s);
@@ -221,10 +223,6 @@ export class OutboundS2sStream {
   }
 
   private onIdle(): void {
-    if (Date.now() - this.lastStanzaMs >= this.ctx.limits.idleCloseMs) {
-      this.log.debug("closing an idle outbound server stream", { stream: this.id });
-      return this.close("idle");
-    }
     this.ctx.idle(this);
     this.stream!.watchIdle(this.ctx.limits.idlePingMs, () => this.onIdle());
   }

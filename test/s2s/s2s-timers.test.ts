@@ -27,6 +27,17 @@ test("idle outbound streams ping (the peer answers on its own stream) and close 
   expect(x.routing.received.filter((r) => r.stanza.is("iq") && r.stanza.attrs.type === "result")).toEqual([]);
 });
 
+test("an outbound stream closes after idleCloseMs without our stanzas even while the peer keeps writing to it", async () => {
+  world = new World();
+  // X pings only after 2 s of silence, Y's side of the stream sends whitespace every 100 ms:
+  // X's stream is never silent, so only the use clock can close it.
+  const x = await world.side([A], { idlePingMs: 2000, idleCloseMs: 900 });
+  const y = await world.side([B], { idlePingMs: 100 });
+  inUnit(x, (unit) => x.manager.send(unit, message(`alice@${A}`, `bob@${B}`, "hi"), A, B));
+  await y.routing.until(() => y.routing.received.some((r) => r.stanza.is("message")), 3000, "message");
+  await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 3000, "the close of the unused stream");
+});
+
 test("an unanswered keepalive ping closes the outbound stream", async () => {
   const [x, y] = await pair({ idlePingMs: 100, idleCloseMs: 60_000, iqTimeoutMs: 300 });
   // Y's router stops answering pings.
