@@ -14,15 +14,32 @@ async function pair(limits = {}): Promise<[Side, Side]> {
   return [await world.side([A], limits), await world.side([B], limits)];
 }
 
+/**
+ * When X's first outbound stream ended (0 until then), seen as its outbox link goes. Polling the
+ * stream count could miss it: X answers the peer's keepalive pings on a stream of its own, so
+ * one of them may open the next stream a few ms after the close.
+ */
+function firstClose(x: Side): () => number {
+  let closedAt = 0;
+  const detach = x.outbox.detach.bind(x.outbox);
+  x.outbox.detach = (local, remote, link) => {
+    closedAt ||= Date.now();
+    detach(local, remote, link);
+  };
+  return () => closedAt;
+}
+
 test("idle outbound streams ping (the peer answers on its own stream) and close after idleCloseMs", async () => {
   const [x, y] = await pair({ idlePingMs: 100, idleCloseMs: 900, iqTimeoutMs: 2000 });
+  const closedAt = firstClose(x);
   inUnit(x, (unit) => x.manager.send(unit, message(`alice@${A}`, `bob@${B}`, "hi"), A, B));
   await y.routing.until(() => y.routing.received.some((r) => r.stanza.is("message")), 3000, "message");
   await new Promise((r) => setTimeout(r, 500));
   // Pinged several times, answered each time: still up.
   expect(y.routing.received.filter((r) => r.stanza.is("iq")).length).toBeGreaterThanOrEqual(3);
   expect(x.manager.counts()[A]).toMatchObject({ outbound: 1, established: 1 });
-  await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 3000, "the idle close");
+  expect(closedAt()).toBe(0);
+  await x.routing.until(() => closedAt() > 0, 3000, "the idle close");
   // The answers to our own pings never reach the router (the peer's pings do: it answers them).
   expect(x.routing.received.filter((r) => r.stanza.is("iq") && r.stanza.attrs.type === "result")).toEqual([]);
 });
@@ -33,9 +50,12 @@ test("an outbound stream closes after idleCloseMs without our stanzas even while
   // X's stream is never silent, so only the use clock can close it.
   const x = await world.side([A], { idlePingMs: 2000, idleCloseMs: 900 });
   const y = await world.side([B], { idlePingMs: 100 });
+  const closedAt = firstClose(x);
   inUnit(x, (unit) => x.manager.send(unit, message(`alice@${A}`, `bob@${B}`, "hi"), A, B));
+  const sent = Date.now();
   await y.routing.until(() => y.routing.received.some((r) => r.stanza.is("message")), 3000, "message");
-  await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 3000, "the close of the unused stream");
+  await x.routing.until(() => closedAt() > 0, 3000, "the close of the unused stream");
+  expect(closedAt() - sent).toBeGreaterThanOrEqual(850);
 });
 
 test("an unanswered keepalive ping closes the outbound stream", async () => {
