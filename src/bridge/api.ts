@@ -1,0 +1,138 @@
+// The TypeScript face of purple_bridge.node: a headless libpurple core hosted in this Node
+// process (one per process: libpurple is a singleton). Tests and the demo drive the very XMPP
+// code Pidgin uses through it, with our plugin loaded. This file is the contract between the
+// addon (native/bridge/), its loader (src/bridge/purple-bridge.ts) and the test helper that
+// runs a bridge in a child process (test/support/bridge-process.ts).
+
+/** libpurple names an account by (username, protocol id). */
+export interface AccountRef {
+  username: string;
+  /** Default "prpl-jabber". */
+  protocol?: string;
+}
+
+export type ConnectionState = "disconnected" | "connecting" | "connected";
+
+export interface AccountInfo {
+  username: string;
+  protocol: string;
+  alias: string | null;
+  /** Enabled for this UI (libpurple's per-UI "auto-login"). */
+  enabled: boolean;
+  state: ConnectionState;
+}
+
+export type SettingValue = string | number | boolean;
+
+export interface PluginInfo {
+  id: string;
+  name: string;
+  version: string;
+  path: string;
+  loaded: boolean;
+  /** Labels of the plugin's actions (Tools → Plugin actions in Pidgin). */
+  actions: string[];
+}
+
+export interface BuddyInfo {
+  name: string;
+  alias: string | null;
+  group: string | null;
+  online: boolean;
+}
+
+export interface BridgeOptions {
+  /** libpurple's user dir (accounts.xml, prefs.xml, blist.xml): like ~/.purple. */
+  userDir: string;
+  /** Extra plugin search paths (probed at start; plugins are loaded with loadPlugin). */
+  pluginDirs?: string[];
+  /** libpurple debug output to stderr. */
+  debug?: boolean;
+  /** The UI id libpurple keeps per-UI settings under (enabled state). Default "purple-onion-bridge". */
+  ui?: string;
+}
+
+/** Everything libpurple tells the host, as events. `account` is always the account's ref. */
+export interface BridgeEvents {
+  "account-added": { account: Required<AccountRef> };
+  "account-removed": { account: Required<AccountRef> };
+  "account-enabled": { account: Required<AccountRef> };
+  "account-disabled": { account: Required<AccountRef> };
+  "account-connecting": { account: Required<AccountRef> };
+  "signed-on": { account: Required<AccountRef> };
+  "signed-off": { account: Required<AccountRef> };
+  /** `reason` is libpurple's PurpleConnectionError number, `description` its text. */
+  "connection-error": { account: Required<AccountRef>; reason: number; description: string };
+  /** `text` with markup stripped; `who` as libpurple gives it (usually a full JID). */
+  "received-im": { account: Required<AccountRef>; who: string; text: string; flags: number };
+  "sent-im": { account: Required<AccountRef>; to: string; text: string };
+  "buddy-signed-on": { account: Required<AccountRef>; buddy: string };
+  "buddy-signed-off": { account: Required<AccountRef>; buddy: string };
+  "buddy-added": { account: Required<AccountRef>; buddy: string };
+  /** A contact asks to see our presence: answer with respondAuthorization(id, ...). */
+  "authorization-requested": { id: number; account: Required<AccountRef>; who: string; message: string | null };
+  /** purple_notify_* from libpurple or a plugin. */
+  notify: { kind: "message" | "formatted" | "email" | "userinfo" | "uri" | "other"; level: "error" | "warning" | "info" | null; title: string | null; primary: string | null; secondary: string | null; text: string | null };
+  /**
+   * purple_request_* from libpurple or a plugin. `kind` "input" has `defaultValue`; "choice" and
+   * "action" have `choices` (labels, in order); "fields" has `fields` (id → current value).
+   * Answer with answerRequest(id, ...) or leave it (closed when the requester cancels).
+   */
+  request: { id: number; kind: "input" | "choice" | "action" | "fields" | "file" | "folder"; title: string | null; primary: string | null; secondary: string | null; defaultValue?: string | null; choices?: string[]; fields?: Record<string, SettingValue | null> };
+  "request-closed": { id: number };
+  "received-chat": { account: Required<AccountRef>; room: string; who: string; text: string };
+  "chat-joined": { account: Required<AccountRef>; room: string };
+  "chat-left": { account: Required<AccountRef>; room: string };
+  /** File transfer progress: status is libpurple's PurpleXferStatusType name in lower case. */
+  xfer: { id: number; account: Required<AccountRef>; who: string; direction: "send" | "receive"; filename: string | null; size: number; bytesSent: number; status: string };
+}
+
+export type BridgeEventName = keyof BridgeEvents;
+
+/** What the loader exposes (src/bridge/purple-bridge.ts). */
+export interface Bridge {
+  /** libpurple's version, "2.14.12". */
+  readonly libpurpleVersion: string;
+  on<E extends BridgeEventName>(event: E, fn: (data: BridgeEvents[E]) => void): this;
+  off<E extends BridgeEventName>(event: E, fn: (data: BridgeEvents[E]) => void): this;
+
+  /** Load a plugin by file path (a .so); returns its info. Throws with libpurple's reason. */
+  loadPlugin(path: string): PluginInfo;
+  /** Unload by plugin id; false when it was not loaded or refused to unload. */
+  unloadPlugin(id: string): boolean;
+  plugins(): PluginInfo[];
+  runPluginAction(pluginId: string, label: string): void;
+
+  /** libpurple prefs (plugins keep theirs under /plugins/core/<id>/...). */
+  getPref(name: string): SettingValue | string[] | null;
+  setPref(name: string, value: SettingValue): void;
+
+  accounts(): AccountInfo[];
+  /** Creates and adds (not enabled). Throws if it exists. */
+  addAccount(ref: AccountRef): AccountInfo;
+  removeAccount(ref: AccountRef): void;
+  /** Account settings by type: a JS string, integer or boolean. null when unset. */
+  getSetting(ref: AccountRef, name: string, type: "string" | "int" | "bool"): SettingValue | null;
+  setSetting(ref: AccountRef, name: string, value: SettingValue): void;
+  setPassword(ref: AccountRef, password: string, remember?: boolean): void;
+  setEnabled(ref: AccountRef, enabled: boolean): void;
+  /** Write accounts.xml, blist.xml and prefs.xml now (libpurple otherwise waits seconds). */
+  flush(): void;
+
+  sendIm(ref: AccountRef, to: string, text: string): void;
+  addBuddy(ref: AccountRef, who: string, alias?: string, group?: string): void;
+  buddies(ref: AccountRef): BuddyInfo[];
+  respondAuthorization(id: number, accept: boolean): void;
+  /** For "input": a string; "choice"/"action": the index; "fields": id → value. */
+  answerRequest(id: number, answer: string | number | Record<string, SettingValue>): void;
+
+  joinChat(ref: AccountRef, room: string, nick: string): void;
+  sendChat(ref: AccountRef, room: string, text: string): void;
+  leaveChat(ref: AccountRef, room: string): void;
+  sendFile(ref: AccountRef, who: string, filePath: string): void;
+  /** Accept an incoming transfer (the xfer event's id) into `destPath`, or refuse it (null). */
+  acceptFile(id: number, destPath: string | null): void;
+
+  /** Quit libpurple (saves files) and stop driving GLib. The process may exit afterwards. */
+  close(): void;
+}
