@@ -16,6 +16,17 @@ PACKAGES=(
   tor              # launch mode's tor, and the private Tor network of the tests (tor, tor-gencert)
   strace           # tests prove the daemon sends nothing to DNS or outside loopback
   libsasl2-modules # SCRAM for libpurple (Cyrus SASL): without it Pidgin/Finch cannot log in, the server offers SCRAM only
+  # The native half (npm run build:native): the libpurple plugin and the bridge addon.
+  libpurple-dev    # libpurple's headers and pkg-config file
+  libjson-glib-dev # the plugin reads and writes the daemon's JSON control protocol with it
+  cmake            # cmake-js drives it
+  g++
+  make
+  pkg-config
+  pidgin           # the plugin in Pidgin's own UI, under Xvfb (screenshots in docs/)
+  xvfb
+  xdotool
+  imagemagick      # import: screenshots of Pidgin's windows
 )
 
 missing=()
@@ -37,3 +48,5 @@ echo "setup: installing npm dependencies"
 npm ci --no-audit --no-fund
 echo "setup: building"
 npm run build
+echo "setup: building the libpurple plugin and the bridge addon"
+npm run build:native

@@ -18,12 +18,18 @@ export const PREREQUISITES = [
   "root",
   "non-root",
   "other-user", // root, setpriv, and the users nobody and debian-tor
+  "native", // the plugin and the bridge addon, built (npm run build:native, needs libpurple-dev)
+  "pidgin", // pidgin, Xvfb, xdotool and ImageMagick's import (screenshots)
 ] as const;
 export type Prerequisite = (typeof PREREQUISITES)[number];
 
 export const PROSODY = "/usr/bin/prosody";
 export const PROSODYCTL = "/usr/bin/prosodyctl";
 export const PYTHON = "/usr/bin/python3";
+/** What `npm run build:native` makes (native/CMakeLists.txt). */
+export const NATIVE_BUILD_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../../build/native/Release");
+export const PLUGIN_SO = path.join(NATIVE_BUILD_DIR, "purple-onion.so");
+export const BRIDGE_NODE = path.join(NATIVE_BUILD_DIR, "purple_bridge.node");
 
 const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
@@ -117,6 +123,19 @@ const PROBES: Record<Prerequisite, () => string | undefined> = {
     });
     if (probe.status !== 0) {
       return `cannot create a network namespace here: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim()}`;
+    }
+    return undefined;
+  },
+  native: () => {
+    for (const file of [PLUGIN_SO, BRIDGE_NODE]) {
+      if (!existsSync(file)) return `${file} is not built (apt-get install libpurple-dev libjson-glib-dev, then npm run build:native)`;
+    }
+    return undefined;
+  },
+  pidgin: () => {
+    const packages: Record<string, string> = { pidgin: "pidgin", Xvfb: "xvfb", xdotool: "xdotool", import: "imagemagick" };
+    for (const [program, pkg] of Object.entries(packages)) {
+      if (!findProgram(program)) return `${program} is not installed (apt-get install ${pkg})`;
     }
     return undefined;
   },
