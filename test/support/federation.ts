@@ -295,6 +295,11 @@ export class Phases {
     }
   }
 
+  /** A figure worth seeing in the run's output (a measured time, a count). */
+  note(text: string): void {
+    console.log(`[${this.title}] ${text}`);
+  }
+
   print(): void {
     const last = this.done.at(-1);
     if (last) console.log(`[${this.title}] ${last.ok ? "ok  " : "FAIL"} ${String(last.ms).padStart(6)} ms  ${last.name}`);

@@ -8,7 +8,7 @@
 // accepted it. A stream is one TCP connection through Tor, so "how many
 // connections did federation need" is the number of distinct NEW stream ids
 // whose target is the onion (or a subdomain of it) on port 5269.
-import { TorControlConnection } from "../../src/tor/control-connection.js";
+import { TorControlConnection, type ControlTarget } from "../../src/tor/control-connection.js";
 import type { TorNetClient } from "./tornet/tornet.js";
 
 export interface StreamEvent {
@@ -47,12 +47,17 @@ export class TorStreamCounter {
     });
   }
 
-  /** Connects to the client's control port (SAFECOOKIE) and subscribes to STREAM events. */
-  static async start(client: TorNetClient): Promise<TorStreamCounter> {
-    const control = await TorControlConnection.connect({ host: "127.0.0.1", port: client.controlPort });
+  /**
+   * Connects to a tornet client's control port, or any tor's control endpoint (e.g. the tor a
+   * daemon launched: its control socket and cookie in the data dir), with SAFECOOKIE, and
+   * subscribes to STREAM events.
+   */
+  static async start(tor: TorNetClient | { name: string; control: ControlTarget; cookieFile: string }): Promise<TorStreamCounter> {
+    const target: ControlTarget = "control" in tor ? tor.control : { host: "127.0.0.1", port: tor.controlPort };
+    const control = await TorControlConnection.connect(target);
     try {
-      await control.authenticate({ method: "SAFECOOKIE", cookieFile: client.cookieFile });
-      const counter = new TorStreamCounter(control, client.name);
+      await control.authenticate({ method: "SAFECOOKIE", cookieFile: tor.cookieFile });
+      const counter = new TorStreamCounter(control, tor.name);
       await control.setEvents(["STREAM"]);
       return counter;
     } catch (err) {

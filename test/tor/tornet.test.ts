@@ -13,6 +13,7 @@ import { startTorNet, type TorNet, type TorNetClient } from "../support/tornet/t
 import { requires } from "../support/requires.js";
 import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 import { federationScenarios } from "../support/federation-scenarios.js";
+import { pluginScenarios } from "../support/plugin-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -184,6 +185,8 @@ requires("tornet").describe("private Tor network", () => {
   // Federation between daemons, and a hostile server (federation-scenarios.ts). Only these,
   // on a network of their own run: npm run test:federation (jest -t federation).
   describe("federation", () => federationScenarios(theNet));
+
+  requires("native").describe("plugin", () => pluginScenarios(theNet));
 });
 
 requires("tornet").describe("tor processes of the harness", () => {
