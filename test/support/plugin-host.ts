@@ -83,6 +83,8 @@ export class PurpleClient {
       await bridge.call("setPref", `${PREF}/data_dir`, opts.dataDir);
       await bridge.call("setPref", `${PREF}/serve_args`, opts.serveArgs ?? "");
       await bridge.call("setPref", `${PREF}/ask_localpart`, false);
+      // Like Pidgin: plugins first, then the saved accounts come online.
+      await bridge.call("start");
     } catch (err) {
       await client.stop();
       throw err;
@@ -102,20 +104,20 @@ export class PurpleClient {
   }
 
   tick(ref: AccountRef, on = true): Promise<void> {
-    return this.bridge.call("setSetting", ref, OPTION, on);
+    return this.bridge.call("setSetting", ref, OPTION, on) as Promise<void>;
   }
 
   accounts(): Promise<AccountInfo[]> {
-    return this.bridge.call("accounts");
+    return this.bridge.call("accounts") as Promise<AccountInfo[]>;
   }
 
   /** The onion companion of `ref`, once the plugin made it. */
   async companionOf(ref: AccountRef): Promise<AccountInfo | undefined> {
-    const key = await this.bridge.call<string | null>("getSetting", ref, "purple_onion_key", "string");
+    const key = await this.bridge.call("getSetting", ref, "purple_onion_key", "string");
     if (!key) return undefined;
     for (const a of await this.accounts()) {
       if (a.username === ref.username) continue;
-      const of = await this.bridge.call<string | null>("getSetting", a, "purple_onion_companion_of", "string");
+      const of = await this.bridge.call("getSetting", a, "purple_onion_companion_of", "string");
       if (of === key) return a;
     }
     return undefined;
@@ -128,7 +130,7 @@ export class PurpleClient {
       const c = await this.companionOf(ref);
       if (c?.state === "connected") return c;
       if (Date.now() > deadline) {
-        throw new Error(`${this.name}: the onion account of ${ref.username} did not sign on within ${timeoutMs} ms (companion: ${JSON.stringify(c)})\n${this.bridge.stderrTail()}`);
+        throw new Error(`${this.name}: the onion account of ${ref.username} did not sign on within ${timeoutMs} ms (companion: ${JSON.stringify(c)})\n${this.bridge.output().split("\n").slice(-40).join("\n")}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
