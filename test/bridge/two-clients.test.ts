@@ -3,26 +3,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { AccountRef } from "../../src/bridge/api.js";
-import type { AccountAddResult } from "../../src/daemon/control-protocol.js";
-import { startBridgeProcess, type BridgeProcess } from "../support/bridge-process.js";
+import { bareJid as bare, prepareClient, type BridgeClient as Client } from "../support/bridge-clients.js";
 import { DaemonProcess, tempDataDir } from "../support/daemon.js";
-import { controlRequest } from "../support/federation.js";
 import { requires } from "../support/requires.js";
 
 const STEP_MS = 15_000;
-
-interface Client {
-  bridge: BridgeProcess;
-  ref: Required<AccountRef>;
-  /** Bare JID. */
-  jid: string;
-  password: string;
-}
-
-function bare(jid: string): string {
-  return jid.split("/")[0]!;
-}
 
 /** What the child spent, from /proc: CPU ticks and context switches (each one a wakeup or more). */
 function procUsage(pid: number): { ticks: number; switches: number } {
@@ -44,24 +29,9 @@ requires("native").describe("libpurple bridge: two clients on a purple-onion dae
   let alice: Client;
   let bob: Client;
 
-  async function client(localpart: string): Promise<Client> {
-    const account = await controlRequest<AccountAddResult>(dataDir, "account.add", { localpart });
-    const bridge = await startBridgeProcess({ home: path.join(root, localpart), name: localpart });
-    const ref = { username: `${account.jid}/bridge`, protocol: "prpl-jabber" };
-    // A STUN server given as an address: prpl-jabber would otherwise ask DNS for
-    // _stun._udp.<the account's onion> after login (design/BRIDGE.md).
-    await bridge.call("setPref", "/purple/network/stun_server", "127.0.0.1");
-    await bridge.call("addAccount", ref);
-    await bridge.call("setSetting", ref, "connect_server", "127.0.0.1");
-    await bridge.call("setSetting", ref, "port", account.port);
-    // The daemon offers no STARTTLS (it listens on loopback only, for the local client).
-    await bridge.call("setSetting", ref, "connection_security", "opportunistic_tls");
-    return { bridge, ref, jid: account.jid, password: account.password };
-  }
-
   beforeAll(async () => {
     await daemon.start();
-    [alice, bob] = await Promise.all([client("alice"), client("bob")]);
+    [alice, bob] = await Promise.all([prepareClient(dataDir, root, "alice"), prepareClient(dataDir, root, "bob")]);
   }, 30_000);
 
   afterAll(async () => {
