@@ -87,6 +87,20 @@ requires("native").describe("libpurple bridge: two clients on a purple-onion dae
     expect(bare(back.who)).toBe(bob.jid);
   }, 20_000);
 
+  test("a burst of 300 IMs arrives complete and in order (the pump keeps up without polling)", async () => {
+    const n = 300;
+    const received: string[] = [];
+    const off = bob.bridge.on("received-im", (e) => {
+      if (e.text.startsWith("burst ")) received.push(e.text);
+    });
+    const started = Date.now();
+    for (let i = 0; i < n; i++) void alice.bridge.call("sendIm", alice.ref, bob.jid, `burst ${i}`);
+    await bob.bridge.waitFor("received-im", (e) => e.text === `burst ${n - 1}`, STEP_MS, "the last IM of the burst");
+    off();
+    console.log(`${n} IMs from one bridge process to another through the daemon: ${Date.now() - started} ms`);
+    expect(received).toEqual(Array.from({ length: n }, (_, i) => `burst ${i}`));
+  }, 20_000);
+
   test("bad calls throw: unknown account, wrong argument types", async () => {
     await expect(alice.bridge.call("sendIm", { username: "nobody@example.invalid" }, bob.jid, "x")).rejects.toThrow(
       "no such account: nobody@example.invalid (prpl-jabber)",
