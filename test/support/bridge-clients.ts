@@ -31,16 +31,26 @@ export async function prepareClient(
   options: Partial<BridgeProcessOptions> & { port?: number } = {},
 ): Promise<BridgeClient> {
   const account = await controlRequest<AccountAddResult>(dataDir, "account.add", { localpart });
-  const bridge = await startBridgeProcess({ home: path.join(root, localpart), name: localpart, ...options });
+  return prepareAccount({ jid: account.jid, password: account.password, port: options.port ?? account.port }, root, localpart, options);
+}
+
+/** A bridge process (HOME <root>/<name>) with an existing account on any server at 127.0.0.1:port. */
+export async function prepareAccount(
+  account: { jid: string; password: string; port: number },
+  root: string,
+  name: string,
+  options: Partial<BridgeProcessOptions> = {},
+): Promise<BridgeClient> {
+  const bridge = await startBridgeProcess({ home: path.join(root, name), name, ...options });
   const fullJid = `${account.jid}/bridge`;
   const ref = { username: fullJid, protocol: "prpl-jabber" };
   // A STUN server given as an address: prpl-jabber would otherwise ask DNS for
-  // _stun._udp.<the account's onion> after login (design/BRIDGE.md).
+  // _stun._udp.<the account's domain> after login (design/BRIDGE.md).
   await bridge.call("setPref", "/purple/network/stun_server", "127.0.0.1");
   await bridge.call("addAccount", ref);
   await bridge.call("setSetting", ref, "connect_server", "127.0.0.1");
-  await bridge.call("setSetting", ref, "port", options.port ?? account.port);
-  // The daemon offers no STARTTLS (it listens on loopback only, for the local client).
+  await bridge.call("setSetting", ref, "port", account.port);
+  // No STARTTLS on these test servers (loopback only).
   await bridge.call("setSetting", ref, "connection_security", "opportunistic_tls");
   return { bridge, ref, jid: account.jid, fullJid, password: account.password };
 }
