@@ -52,5 +52,11 @@ requires("native", "netns").describe("libpurple bridge: file transfer between tw
     await alice.bridge.waitFor("xfer", (x) => x.direction === "send" && x.status === "done", 15_000, "alice's transfer to finish");
     expect(readFileSync(dest).equals(content)).toBe(true);
     await expect(bob.bridge.call("acceptFile", 9_999, dest)).rejects.toThrow("no such file transfer: 9999");
+
+    // Refused: alice hears that bob cancelled.
+    await alice.bridge.call("sendFile", alice.ref, bob.fullJid, source);
+    const second = await bob.bridge.waitFor("xfer", (x) => x.direction === "receive" && x.id !== offer.id, 15_000, "the second offer");
+    await bob.bridge.call("acceptFile", second.id, null);
+    await alice.bridge.waitFor("xfer", (x) => x.direction === "send" && x.status === "cancel_remote", 15_000, "alice to hear the refusal");
   }, 90_000);
 });
