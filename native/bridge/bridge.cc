@@ -123,6 +123,16 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   EventsStart(env, info[1].As<Napi::Function>());
   napi_add_env_cleanup_hook(env, CleanupHook, nullptr);
 
+  // prpl-jabber's init creates libpurple's media manager, which initialises GStreamer, which
+  // forks gst-plugin-scanner to build its registry when the cache is new or stale. The bridge
+  // does no voice or video: GStreamer gets no plugins to scan, scans in-process, and keeps its
+  // (empty) registry in the user dir rather than the user's cache. A caller's values win.
+  std::string dir = userDir.As<Napi::String>().Utf8Value();
+  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", (dir + "/no-gstreamer-plugins").c_str(), FALSE);
+  g_setenv("GST_PLUGIN_PATH_1_0", (dir + "/no-gstreamer-plugins").c_str(), FALSE);
+  g_setenv("GST_REGISTRY_1_0", (dir + "/gstreamer-registry.bin").c_str(), FALSE);
+  g_setenv("GST_REGISTRY_FORK", "no", FALSE);
+
   purple_util_set_user_dir(userDir.As<Napi::String>().Utf8Value().c_str());
   purple_debug_set_enabled(s.debug);
   purple_debug_set_ui_ops(&debugOps);

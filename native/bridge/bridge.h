@@ -53,7 +53,7 @@ void InstallResolvers();
 // ---- uiops.cc: account, notify, request ops ----
 void InstallUiOps();
 bool RespondAuthorization(uint32_t id, bool accept);
-/** answer: "" kind check is done inside; returns an error text or "" on success. */
+/** Answers request `id` with a JS value checked against its kind; an error text, or "" when done. */
 std::string AnswerRequest(Napi::Value answer, uint32_t id);
 void CloseAllRequests();
 /** Answers request `id` from C++: `text` for input/file/folder, `index` for choice/action. */

@@ -56,6 +56,14 @@ void ChatEvent(PurpleConversation* conv, gpointer name) {
        Json().account(purple_conversation_get_account(conv)).str("room", purple_conversation_get_name(conv)).done());
 }
 
+// Closing a chat the room has not already ended leaves it, but libpurple signals chat-left only
+// when the protocol reports a departure (kick, room gone), never for a conversation closed by us.
+void DeletingConversation(PurpleConversation* conv) {
+  if (purple_conversation_get_type(conv) != PURPLE_CONV_TYPE_CHAT) return;
+  if (purple_conv_chat_has_left(PURPLE_CONV_CHAT(conv))) return;
+  ChatEvent(conv, const_cast<char*>("chat-left"));
+}
+
 void On(void* instance, const char* signal, PurpleCallback cb, const char* event) {
   purple_signal_connect(instance, signal, &handle, cb, const_cast<char*>(event));
 }
@@ -85,6 +93,7 @@ void ConnectSignals() {
   On(convs, "received-chat-msg", PURPLE_CALLBACK(ReceivedChat), nullptr);
   On(convs, "chat-joined", PURPLE_CALLBACK(ChatEvent), "chat-joined");
   On(convs, "chat-left", PURPLE_CALLBACK(ChatEvent), "chat-left");
+  On(convs, "deleting-conversation", PURPLE_CALLBACK(DeletingConversation), nullptr);
   XferConnectSignals(&handle);
 }
 

@@ -236,6 +236,8 @@ void CloseRequest(PurpleRequestType, void* handle) {
   for (auto it = requests.begin(); it != requests.end(); ++it) {
     if (it->second != handle) continue;
     uint32_t id = it->first;
+    // The UI owns a fields request's fields once asked (Pidgin frees them on close too).
+    if (it->second->fields != nullptr) purple_request_fields_destroy(it->second->fields);
     delete it->second;
     requests.erase(it);
     Emit("request-closed", Json().num("id", id).done());

@@ -83,8 +83,10 @@ export interface BridgeEvents {
   request: { id: number; kind: "input" | "choice" | "action" | "fields" | "file" | "folder"; title: string | null; primary: string | null; secondary: string | null; defaultValue?: string | null; choices?: string[]; fields?: Record<string, SettingValue | null> };
   /** A request or authorization request is gone: answered, or withdrawn by libpurple. */
   "request-closed": { id: number };
+  /** `room` is the conversation's name (for XMPP the room's bare JID), `who` the sender's nick. */
   "received-chat": { account: Required<AccountRef>; room: string; who: string; text: string };
   "chat-joined": { account: Required<AccountRef>; room: string };
+  /** We are out of the room: leaveChat, close(), a kick, or the room gone. */
   "chat-left": { account: Required<AccountRef>; room: string };
   /**
    * File transfer progress: status is libpurple's PurpleXferStatusType name in lower case

@@ -3,26 +3,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { AccountRef } from "../../src/bridge/api.js";
-import type { AccountAddResult } from "../../src/daemon/control-protocol.js";
-import { startBridgeProcess, type BridgeProcess } from "../support/bridge-process.js";
+import { bareJid as bare, prepareClient, type BridgeClient as Client } from "../support/bridge-clients.js";
 import { DaemonProcess, tempDataDir } from "../support/daemon.js";
-import { controlRequest } from "../support/federation.js";
 import { requires } from "../support/requires.js";
 
 const STEP_MS = 15_000;
-
-interface Client {
-  bridge: BridgeProcess;
-  ref: Required<AccountRef>;
-  /** Bare JID. */
-  jid: string;
-  password: string;
-}
-
-function bare(jid: string): string {
-  return jid.split("/")[0]!;
-}
 
 /** What the child spent, from /proc: CPU ticks and context switches (each one a wakeup or more). */
 function procUsage(pid: number): { ticks: number; switches: number } {
@@ -44,24 +29,9 @@ requires("native").describe("libpurple bridge: two clients on a purple-onion dae
   let alice: Client;
   let bob: Client;
 
-  async function client(localpart: string): Promise<Client> {
-    const account = await controlRequest<AccountAddResult>(dataDir, "account.add", { localpart });
-    const bridge = await startBridgeProcess({ home: path.join(root, localpart), name: localpart });
-    const ref = { username: `${account.jid}/bridge`, protocol: "prpl-jabber" };
-    // A STUN server given as an address: prpl-jabber would otherwise ask DNS for
-    // _stun._udp.<the account's onion> after login (design/BRIDGE.md).
-    await bridge.call("setPref", "/purple/network/stun_server", "127.0.0.1");
-    await bridge.call("addAccount", ref);
-    await bridge.call("setSetting", ref, "connect_server", "127.0.0.1");
-    await bridge.call("setSetting", ref, "port", account.port);
-    // The daemon offers no STARTTLS (it listens on loopback only, for the local client).
-    await bridge.call("setSetting", ref, "connection_security", "opportunistic_tls");
-    return { bridge, ref, jid: account.jid, password: account.password };
-  }
-
   beforeAll(async () => {
     await daemon.start();
-    [alice, bob] = await Promise.all([client("alice"), client("bob")]);
+    [alice, bob] = await Promise.all([prepareClient(dataDir, root, "alice"), prepareClient(dataDir, root, "bob")]);
   }, 30_000);
 
   afterAll(async () => {
@@ -115,6 +85,20 @@ requires("native").describe("libpurple bridge: two clients on a purple-onion dae
     await bob.bridge.call("sendIm", bob.ref, got.who, toAlice);
     const back = await alice.bridge.waitFor("received-im", (e) => e.text === toAlice, STEP_MS, "alice to receive bob's IM");
     expect(bare(back.who)).toBe(bob.jid);
+  }, 20_000);
+
+  test("a burst of 300 IMs arrives complete and in order (the pump keeps up without polling)", async () => {
+    const n = 300;
+    const received: string[] = [];
+    const off = bob.bridge.on("received-im", (e) => {
+      if (e.text.startsWith("burst ")) received.push(e.text);
+    });
+    const started = Date.now();
+    for (let i = 0; i < n; i++) void alice.bridge.call("sendIm", alice.ref, bob.jid, `burst ${i}`);
+    await bob.bridge.waitFor("received-im", (e) => e.text === `burst ${n - 1}`, STEP_MS, "the last IM of the burst");
+    off();
+    console.log(`${n} IMs from one bridge process to another through the daemon: ${Date.now() - started} ms`);
+    expect(received).toEqual(Array.from({ length: n }, (_, i) => `burst ${i}`));
   }, 20_000);
 
   test("bad calls throw: unknown account, wrong argument types", async () => {
