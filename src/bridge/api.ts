@@ -69,7 +69,7 @@ export interface BridgeEvents {
   "buddy-signed-on": { account: Required<AccountRef>; buddy: string };
   "buddy-signed-off": { account: Required<AccountRef>; buddy: string };
   "buddy-added": { account: Required<AccountRef>; buddy: string };
-  /** A contact asks to see our presence: answer with respondAuthorization(id, ...). */
+  /** A contact asks to see our presence: answer with respondAuthorization(id, ...). Withdrawn by libpurple (e.g. the account went offline): "request-closed" with the same id. */
   "authorization-requested": { id: number; account: Required<AccountRef>; who: string; message: string | null };
   /** purple_notify_* from libpurple or a plugin. */
   notify: { kind: "message" | "formatted" | "email" | "userinfo" | "uri" | "other"; level: "error" | "warning" | "info" | null; title: string | null; primary: string | null; secondary: string | null; text: string | null };
@@ -77,13 +77,24 @@ export interface BridgeEvents {
    * purple_request_* from libpurple or a plugin. `kind` "input" has `defaultValue`; "choice" and
    * "action" have `choices` (labels, in order); "fields" has `fields` (id → current value).
    * Answer with answerRequest(id, ...) or leave it (closed when the requester cancels).
+   * "file" and "folder" have the suggested path in `defaultValue`. Ids are shared with
+   * authorization requests (one counter), not with file transfers.
    */
   request: { id: number; kind: "input" | "choice" | "action" | "fields" | "file" | "folder"; title: string | null; primary: string | null; secondary: string | null; defaultValue?: string | null; choices?: string[]; fields?: Record<string, SettingValue | null> };
+  /** A request or authorization request is gone: answered, or withdrawn by libpurple. */
   "request-closed": { id: number };
+  /** `room` is the conversation's name (for XMPP the room's bare JID), `who` the sender's nick. */
   "received-chat": { account: Required<AccountRef>; room: string; who: string; text: string };
   "chat-joined": { account: Required<AccountRef>; room: string };
+  /** We are out of the room: leaveChat, close(), a kick, or the room gone. */
   "chat-left": { account: Required<AccountRef>; room: string };
-  /** File transfer progress: status is libpurple's PurpleXferStatusType name in lower case. */
+  /**
+   * File transfer progress: status is libpurple's PurpleXferStatusType name in lower case
+   * ("not_started", "accepted", "started", "done", "cancel_local", "cancel_remote", "unknown").
+   * `id` numbers transfers (its own counter); an incoming one first shows up with "not_started".
+   */
+  /** After close(): every event libpurple sent before (signed-off…) has been delivered. The last event. */
+  closed: Record<string, never>;
   xfer: { id: number; account: Required<AccountRef>; who: string; direction: "send" | "receive"; filename: string | null; size: number; bytesSent: number; status: string };
 }
 
@@ -95,6 +106,14 @@ export interface Bridge {
   readonly libpurpleVersion: string;
   on<E extends BridgeEventName>(event: E, fn: (data: BridgeEvents[E]) => void): this;
   off<E extends BridgeEventName>(event: E, fn: (data: BridgeEvents[E]) => void): this;
+
+  /**
+   * Connect the accounts enabled for this UI, as saved in accounts.xml (libpurple's
+   * purple_accounts_restore_current_statuses). Call it once, after loading plugins: like Pidgin,
+   * a plugin must be loaded before saved accounts come online. Until start(), saved accounts stay
+   * offline; setEnabled(ref, true) connects an account at once, started or not. Idempotent.
+   */
+  start(): void;
 
   /** Load a plugin by file path (a .so); returns its info. Throws with libpurple's reason. */
   loadPlugin(path: string): PluginInfo;
@@ -116,15 +135,25 @@ export interface Bridge {
   setSetting(ref: AccountRef, name: string, value: SettingValue): void;
   setPassword(ref: AccountRef, password: string, remember?: boolean): void;
   setEnabled(ref: AccountRef, enabled: boolean): void;
-  /** Write accounts.xml, blist.xml and prefs.xml now (libpurple otherwise waits seconds). */
-  flush(): void;
+  /**
+   * Write now every file libpurple has a save pending for (accounts.xml, blist.xml, prefs.xml,
+   * status.xml, pounces.xml, smileys.xml): libpurple schedules each save 5 s after a change and has
+   * no public "save now"; flush runs those scheduled saves early (the same code, each file written
+   * atomically through a temporary file). When flush returns, every change made before it is on
+   * disk. Returns how many files were written.
+   */
+  flush(): number;
 
   sendIm(ref: AccountRef, to: string, text: string): void;
   addBuddy(ref: AccountRef, who: string, alias?: string, group?: string): void;
   buddies(ref: AccountRef): BuddyInfo[];
   respondAuthorization(id: number, accept: boolean): void;
-  /** For "input": a string; "choice"/"action": the index; "fields": id → value. */
-  answerRequest(id: number, answer: string | number | Record<string, SettingValue>): void;
+  /**
+   * For "input", "file" and "folder": a string; "choice"/"action": the index; "fields": id → value
+   * (string, integer, boolean, or a choice index). null cancels (an "action" request is closed
+   * without calling any action). Throws "no such request: …" for an unknown or closed id.
+   */
+  answerRequest(id: number, answer: string | number | Record<string, SettingValue> | null): void;
 
   joinChat(ref: AccountRef, room: string, nick: string): void;
   sendChat(ref: AccountRef, room: string, text: string): void;
@@ -133,6 +162,43 @@ export interface Bridge {
   /** Accept an incoming transfer (the xfer event's id) into `destPath`, or refuse it (null). */
   acceptFile(id: number, destPath: string | null): void;
 
-  /** Quit libpurple (saves files) and stop driving GLib. The process may exit afterwards. */
+  /**
+   * Quit libpurple (signs accounts off, saves files) and stop driving GLib. While open, the bridge
+   * keeps the Node process alive (like a listening server); after close() it may exit. Events
+   * queued during the quit (signed-off…) are still delivered. A process can open one bridge, once.
+   */
   close(): void;
 }
+
+/** Every event name, for hosts that forward them all (test/support/bridge-child.ts). */
+const EVENT_NAMES: Record<BridgeEventName, true> = {
+  "account-added": true,
+  "account-removed": true,
+  "account-enabled": true,
+  "account-disabled": true,
+  "account-connecting": true,
+  "signed-on": true,
+  "signed-off": true,
+  "connection-error": true,
+  "received-im": true,
+  "sent-im": true,
+  "buddy-signed-on": true,
+  "buddy-signed-off": true,
+  "buddy-added": true,
+  "authorization-requested": true,
+  notify: true,
+  request: true,
+  "request-closed": true,
+  "received-chat": true,
+  "chat-joined": true,
+  "chat-left": true,
+  xfer: true,
+  closed: true,
+};
+export const BRIDGE_EVENT_NAMES = Object.keys(EVENT_NAMES) as BridgeEventName[];
+
+/** The Bridge methods (everything but events and the version), by name. */
+export type BridgeMethod = Exclude<
+  { [K in keyof Bridge]: Bridge[K] extends (...args: never[]) => unknown ? K : never }[keyof Bridge],
+  "on" | "off"
+>;

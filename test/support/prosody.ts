@@ -38,6 +38,8 @@ export interface ProsodyOptions {
   logLevel?: "debug" | "info" | "warn";
   /** How long to wait for the c2s port to be listening. Default 10 s. */
   startTimeoutMs?: number;
+  /** A XEP-0045 chat service (Prosody's muc component) at rooms.<domain>. */
+  muc?: boolean;
 }
 
 export interface ProsodyServer extends ServerUnderTest {
@@ -73,7 +75,7 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
     // between our probe and Prosody's bind.
     for (let attempt = 1; ; attempt++) {
       const port = await freeLoopbackPort();
-      const configFile = writeConfig(dir, domain, port, options.logLevel ?? "debug");
+      const configFile = writeConfig(dir, domain, port, options.logLevel ?? "debug", options.muc ?? false);
       if (attempt === 1) {
         for (const [name, password] of Object.entries(passwords)) {
           await register(configFile, name, domain, password);
@@ -112,7 +114,7 @@ function luaString(value: string): string {
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
-function writeConfig(dir: string, domain: string, port: number, logLevel: string): string {
+function writeConfig(dir: string, domain: string, port: number, logLevel: string, muc: boolean): string {
   const file = join(dir, "prosody.cfg.lua");
   const lines = [
     "-- Throwaway config written by test/support/prosody.ts",
@@ -136,6 +138,7 @@ function writeConfig(dir: string, domain: string, port: number, logLevel: string
     'authentication = "internal_hashed"',
     'storage = "internal"',
     `VirtualHost ${luaString(domain)}`,
+    ...(muc ? [`Component ${luaString(`rooms.${domain}`)} "muc"`] : []),
     "",
   ];
   writeFileSync(file, lines.join("\n"));
