@@ -51,8 +51,9 @@ requires("native").describe("purple-onion plugin: tick, untick, tick again", () 
 
   beforeAll(async () => {
     trap = await clearnetTrap();
-    bridge = await startBridgeProcess({ home: path.join(root, "home"), name: "plugin" });
-    await bridge.call("setPref", "/purple/network/stun_server", "127.0.0.1");
+    // debug: the plugin's refusals of DNS lookups show in the output. No stun_server pref: the
+    // _stun._udp.<onion> lookup prpl-jabber makes after login must be refused by the plugin.
+    bridge = await startBridgeProcess({ home: path.join(root, "home"), name: "plugin", debug: true });
     const info = await bridge.call("loadPlugin", PLUGIN);
     expect(info).toMatchObject({ id: "core-purple-onion", loaded: true });
     expect(info.actions).toEqual(["Onion federation status…", "Show my onion address"]);
@@ -87,6 +88,11 @@ requires("native").describe("purple-onion plugin: tick, untick, tick again", () 
     expect(await bridge.call("getSetting", X, "connect_server", "string")).toBe("127.0.0.1"); // X untouched
     expect(await account(X)).toMatchObject({ enabled: false, state: "disconnected" });
     expect(trap.connections()).toBe(0);
+    // prpl-jabber asks _stun._udp.<domain> once the server's disco#info names it (disco.c):
+    // every such query for an onion must have been refused by the plugin, not sent to DNS.
+    await sleep(2_000);
+    const asked = [...bridge.output().matchAll(/dnssrv: querying SRV record for [^:]+: (\S+\.onion)$/gm)].map((m) => m[1]!);
+    for (const name of asked) expect(bridge.output()).toContain(`refusing a DNS SRV/TXT lookup of ${name}`);
   }, 60_000);
 
   test("X enabled by the host while ticked: disabled again, never connects", async () => {
@@ -144,4 +150,24 @@ requires("native").describe("purple-onion plugin: tick, untick, tick again", () 
     await waitForNew(bridge, since, "signed-on", (d) => d.account.username === companion.username, 20_000);
     expect(await account(X)).toMatchObject({ enabled: false });
   }, 30_000);
+
+  test("restart with X saved enabled and ticked: the plugin (loaded before start) keeps X offline", async () => {
+    // X saved as enabled: without the plugin, pointed at a closed port meanwhile.
+    expect(await bridge.call("unloadPlugin", "core-purple-onion")).toBe(true);
+    await bridge.call("setSetting", X, "port", 9);
+    await bridge.call("setEnabled", X, true);
+    await bridge.call("flush");
+    await bridge.stop();
+    bridge = await startBridgeProcess({ home: path.join(root, "home"), name: "plugin-restarted", debug: true });
+    await bridge.call("setSetting", X, "port", trap.port);
+    expect(await account(X)).toMatchObject({ enabled: true });
+    const before = trap.connections();
+    await bridge.call("loadPlugin", PLUGIN);
+    expect(await account(X)).toMatchObject({ enabled: false });
+    await bridge.call("start");
+    await bridge.waitFor("signed-on", (e) => e.account.username === companion.username, 20_000, "the companion after restart");
+    await sleep(1_000);
+    expect(await account(X)).toMatchObject({ enabled: false, state: "disconnected" });
+    expect(trap.connections()).toBe(before);
+  }, 40_000);
 });
