@@ -129,4 +129,26 @@ describe("purple-onion plugin against a scripted daemon", () => {
     );
     expect(daemon.ops).not.toContain("account.ensure");
   }, 30_000);
+
+  requires("native").test("Cancel at the name question unticks X, asks the daemon nothing and writes no key", async () => {
+    const daemon = await fakeDaemon(path.join(root, "cancel-d"), ensureAt(1));
+    cleanups.push(daemon.close);
+    const bridge = await startBridgeProcess({ home: path.join(root, "cancel"), name: "cancel" });
+    cleanups.push(() => bridge.stop());
+    await bridge.call("loadPlugin", PLUGIN);
+    await bridge.call("setPref", `${PREFS}/data_dir`, path.join(root, "cancel-d"));
+    const x: AccountRef = { username: "dave@example.org/pidgin" };
+    await bridge.call("addAccount", x);
+    await bridge.call("start");
+    await bridge.call("setSetting", x, "onion_federation", true);
+    const ask = await bridge.waitFor("request", (r) => r.kind === "action", 5_000, "the name question");
+    expect(ask.choices).toEqual(["Random name (recommended)", 'Use "dave"', "Cancel"]);
+    await bridge.call("answerRequest", ask.id, 2);
+    await bridge.waitFor("request-closed", (r) => r.id === ask.id, 5_000, "the question to close");
+    expect(await bridge.call("getSetting", x, "onion_federation", "bool")).toBe(false);
+    expect(await bridge.call("getSetting", x, "purple_onion_key", "string")).toBeNull();
+    await new Promise((r) => setTimeout(r, 1_500)); // a scan or two: nothing more happens
+    expect(daemon.ops).toEqual([]);
+    expect((await bridge.call("accounts")).map((a) => a.username)).toEqual([x.username]);
+  }, 30_000);
 });
