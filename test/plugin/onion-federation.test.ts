@@ -35,7 +35,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function waitForNew(bridge: BridgeProcess, since: number, name: string, pred: (data: { account: AccountRef }) => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!bridge.events.slice(since).some((e) => e.name === name && pred(e.data as { account: AccountRef }))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${name}: ${JSON.stringify(bridge.events.slice(since))}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${name}: ${JSON.stringify(bridge.events.slice(since))}\n${bridge.output().split("\n").filter((l) => /onion|account|connection/.test(l)).slice(-40).join("\n")}`);
     await sleep(100);
   }
 }
@@ -138,6 +138,18 @@ requires("native").describe("purple-onion plugin: tick, untick, tick again", () 
     expect((await bridge.call("accounts")).filter((a) => COMPANION.test(a.username))).toHaveLength(1);
     await sleep(500);
     expect(trap.connections()).toBe(connectionsWhenTicked);
+    expect(await account(X)).toMatchObject({ enabled: false, state: "disconnected" });
+  }, 30_000);
+
+  test("companion deleted by the user: ticking again gets a new password for the same onion", async () => {
+    const unticked = bridge.events.length;
+    await bridge.call("setSetting", X, "onion_federation", false);
+    await waitForNew(bridge, unticked, "account-disabled", (d) => d.account.username === companion.username, 5_000);
+    await bridge.call("removeAccount", companion);
+    const since = bridge.events.length;
+    await bridge.call("setSetting", X, "onion_federation", true);
+    await waitForNew(bridge, since, "signed-on", (d) => d.account.username === companion.username, 20_000);
+    expect((await bridge.call("accounts")).filter((a) => COMPANION.test(a.username))).toHaveLength(1);
     expect(await account(X)).toMatchObject({ enabled: false, state: "disconnected" });
   }, 30_000);
 
