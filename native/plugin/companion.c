@@ -330,15 +330,26 @@ static gboolean scan_cb(gpointer unused) {
   return TRUE;
 }
 
+/* The control connection is (again) up: companions follow the daemon's c2s port, and enabled
+ * ones that lost their connection (the daemon restarted) sign on again once pinned. */
 void po_companion_daemon_ready(JsonObject *status) {
   gint64 port = po_json_int(po_json_object(status, "c2s"), "port", 0);
   if (port <= 0) return;
   GList *companions = po_companions();
-  for (GList *l = companions; l; l = l->next)
-    if (purple_account_get_int(l->data, "port", 0) != port) {
-      purple_account_set_int(l->data, "port", (int)port);
-      g_hash_table_remove(verified, purple_account_get_username(l->data));
+  for (GList *l = companions; l; l = l->next) {
+    PurpleAccount *c = l->data;
+    if (purple_account_get_int(c, "port", 0) != port) purple_account_set_int(c, "port", (int)port);
+    if (!enabled(c) || !purple_account_is_disconnected(c)) continue;
+    if (!still_wanted(purple_account_get_string(c, PO_SETTING_COMPANION_OF, NULL))) continue;
+    char *why = NULL;
+    if (po_pin_listener((int)port, &why)) {
+      purple_debug_info(PO_PLUGIN_ID, "the daemon is back: signing the onion account on again\n");
+      purple_account_connect(c);
+    } else {
+      purple_debug_warning(PO_PLUGIN_ID, "not reconnecting: %s\n", why);
+      g_free(why);
     }
+  }
   g_list_free(companions);
 }
 

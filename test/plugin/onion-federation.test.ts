@@ -153,6 +153,15 @@ requires("native").describe("purple-onion plugin: tick, untick, tick again", () 
     expect(await account(X)).toMatchObject({ enabled: false, state: "disconnected" });
   }, 30_000);
 
+  test("the daemon stopped: the plugin starts it again and the companion signs on again", async () => {
+    const since = bridge.events.length;
+    const stopped = await runCli(["stop", "--data-dir", dataDir]);
+    expect(stopped.code).toBe(0);
+    await waitForNew(bridge, since, "signed-off", (d) => d.account.username === companion.username, 10_000);
+    await waitForNew(bridge, since, "signed-on", (d) => d.account.username === companion.username, 40_000);
+    expect(await account(X)).toMatchObject({ enabled: false, state: "disconnected" });
+  }, 60_000);
+
   test("unload removes the option's effect; reload verifies and signs the companion on again", async () => {
     expect(await bridge.call("unloadPlugin", "core-purple-onion")).toBe(true);
     const since = bridge.events.length;
