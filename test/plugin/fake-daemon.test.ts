@@ -18,7 +18,7 @@ const ONION = "a".repeat(56);
 type Handler = (op: string, args: Record<string, unknown>) => Record<string, unknown>;
 
 /** A control socket answering with `handler`'s results (an "error" member makes it a failure). */
-function fakeDaemon(dataDir: string, handler: Handler): Promise<{ ops: string[]; close: () => void }> {
+function fakeDaemon(dataDir: string, handler: Handler, events: (op: string) => object[] = () => []): Promise<{ ops: string[]; close: () => void }> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const ops: string[] = [];
   const server = net.createServer((s) => {
@@ -32,6 +32,7 @@ function fakeDaemon(dataDir: string, handler: Handler): Promise<{ ops: string[];
         ops.push(req.op);
         const out = handler(req.op, req.args ?? {});
         s.write(JSON.stringify("error" in out ? { id: req.id, ok: false, error: out.error } : { id: req.id, ok: true, result: out }) + "\n");
+        for (const e of events(req.op)) s.write(JSON.stringify(e) + "\n");
       }
     });
     s.on("error", () => undefined);
@@ -150,5 +151,32 @@ describe("purple-onion plugin against a scripted daemon", () => {
     await new Promise((r) => setTimeout(r, 1_500)); // a scan or two: nothing more happens
     expect(daemon.ops).toEqual([]);
     expect((await bridge.call("accounts")).map((a) => a.username)).toEqual([x.username]);
+  }, 30_000);
+
+  requires("native").test("tor problems from tor.changed: told once per distinct message, with what to do", async () => {
+    const missing = "tor is not installed (no 'tor' on PATH)";
+    const warning = "tor cannot reach any relay: check the network connection";
+    const tor = (state: string, extra: object) => ({ event: "tor.changed", data: { mode: "launch", state, ...extra } });
+    const daemon = await fakeDaemon(path.join(root, "tor-d"), ensureAt(1), (op) =>
+      op === "subscribe"
+        ? [
+            tor("failed", { error: missing }),
+            tor("failed", { error: missing }),
+            tor("bootstrapping", { bootstrap: { progress: 5, summary: "Connecting", warning } }),
+            tor("bootstrapping", { bootstrap: { progress: 5, summary: "Connecting", warning } }),
+            { event: "some.future.event", data: {} },
+          ]
+        : [],
+    );
+    cleanups.push(daemon.close);
+    const bridge = await tickedClient(root, "tor");
+    cleanups.push(() => bridge.stop());
+    await bridge.waitFor("notify", (n) => n.primary === "Tor cannot connect yet", 15_000, "the bootstrap warning");
+    await new Promise((r) => setTimeout(r, 500));
+    const notices = bridge.events.filter((e) => e.name === "notify").map((e) => e.data as { primary: string; secondary: string });
+    expect(notices.filter((n) => n.primary === "Tor failed: onion federation is not working")).toEqual([
+      expect.objectContaining({ secondary: `${missing} (install it: apt-get install tor)` }),
+    ]);
+    expect(notices.filter((n) => n.primary === "Tor cannot connect yet")).toEqual([expect.objectContaining({ secondary: warning })]);
   }, 30_000);
 });
