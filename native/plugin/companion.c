@@ -99,6 +99,7 @@ static void finish(Activation *act) {
   }
   g_hash_table_add(verified, g_strdup(purple_account_get_username(c)));
   if (still_wanted(act->key) && !enabled(c)) sign_on(c);
+  purple_account_set_bool(c, PO_SETTING_RESUME, FALSE);
 }
 
 static void write_companion(Activation *act, const char *password) {
@@ -299,6 +300,7 @@ static void untick(PurpleAccount *x) {
   PurpleAccount *c = po_companion_for_key(purple_account_get_string(x, PO_SETTING_KEY, NULL));
   gboolean restore;
   if (c) {
+    purple_account_set_bool(c, PO_SETTING_RESUME, FALSE);
     if (enabled(c)) set_enabled(c, FALSE);
     restore = purple_account_get_bool(c, PO_SETTING_RESTORE, FALSE);
   } else {
@@ -353,6 +355,13 @@ void po_companion_daemon_ready(JsonObject *status) {
   g_list_free(companions);
 }
 
+/* An enabled companion not verified yet: disabled until it is, and remembered as wanting to be
+ * enabled (PO_SETTING_RESUME), so a daemon that does not answer today does not leave it off for good. */
+static void hold_for_verification(PurpleAccount *c) {
+  purple_account_set_bool(c, PO_SETTING_RESUME, TRUE);
+  if (enabled(c)) set_enabled(c, FALSE);
+}
+
 /* ---- signals ---- */
 static void account_enabled(PurpleAccount *a) {
   if (po_account_ticked(a)) {
@@ -362,7 +371,7 @@ static void account_enabled(PurpleAccount *a) {
     PurpleAccount *c = po_companion_for_key(purple_account_get_string(a, PO_SETTING_KEY, NULL));
     if (c && !enabled(c)) activate_later(purple_account_get_string(a, PO_SETTING_KEY, NULL));
   } else if (po_account_is_companion(a) && !g_hash_table_contains(verified, purple_account_get_username(a))) {
-    set_enabled(a, FALSE);
+    hold_for_verification(a);
     activate_later(purple_account_get_string(a, PO_SETTING_COMPANION_OF, NULL));
   }
 }
@@ -443,8 +452,9 @@ void po_companion_start(void) {
     PurpleAccount *a = l->data;
     if (!po_account_is_jabber(a)) continue;
     if (po_account_is_companion(a)) {
-      if (enabled(a)) {
-        set_enabled(a, FALSE);
+      /* Also one we held last time and never verified (the daemon did not answer then). */
+      if (enabled(a) || purple_account_get_bool(a, PO_SETTING_RESUME, FALSE)) {
+        hold_for_verification(a);
         activate(purple_account_get_string(a, PO_SETTING_COMPANION_OF, NULL), NULL);
       }
       continue;
