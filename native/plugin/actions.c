@@ -82,6 +82,8 @@ static void show_status(PurplePluginAction *action) {
   po_daemon_request("status", NULL, status_done, NULL, NULL);
 }
 
+static void address_closed(void *data, const char *text) {}
+
 static void show_address(PurplePluginAction *action) {
   GList *companions = po_companions();
   if (companions == NULL) {
@@ -92,7 +94,7 @@ static void show_address(PurplePluginAction *action) {
     char *jid = g_strndup(user, strcspn(user, "/"));
     purple_request_input(po_plugin, "My onion address", "Your onion XMPP address",
                          "Give it to your contacts; they add it as a buddy.", jid, FALSE, FALSE, NULL, "Close",
-                         NULL, NULL, NULL, companions->data, NULL, NULL, NULL);
+                         PURPLE_CALLBACK(address_closed), NULL, NULL, companions->data, NULL, NULL, NULL);
     g_free(jid);
   } else {
     GString *html = g_string_new("");

@@ -99,6 +99,7 @@ static void finish(Activation *act) {
   }
   g_hash_table_add(verified, g_strdup(purple_account_get_username(c)));
   if (still_wanted(act->key) && !enabled(c)) sign_on(c);
+  purple_account_set_bool(c, PO_SETTING_RESUME, FALSE);
 }
 
 static void write_companion(Activation *act, const char *password) {
@@ -299,6 +300,7 @@ static void untick(PurpleAccount *x) {
   PurpleAccount *c = po_companion_for_key(purple_account_get_string(x, PO_SETTING_KEY, NULL));
   gboolean restore;
   if (c) {
+    purple_account_set_bool(c, PO_SETTING_RESUME, FALSE);
     if (enabled(c)) set_enabled(c, FALSE);
     restore = purple_account_get_bool(c, PO_SETTING_RESTORE, FALSE);
   } else {
@@ -330,16 +332,34 @@ static gboolean scan_cb(gpointer unused) {
   return TRUE;
 }
 
+/* The control connection is (again) up: companions follow the daemon's c2s port, and enabled
+ * ones that lost their connection (the daemon restarted) sign on again once pinned. */
 void po_companion_daemon_ready(JsonObject *status) {
   gint64 port = po_json_int(po_json_object(status, "c2s"), "port", 0);
   if (port <= 0) return;
   GList *companions = po_companions();
-  for (GList *l = companions; l; l = l->next)
-    if (purple_account_get_int(l->data, "port", 0) != port) {
-      purple_account_set_int(l->data, "port", (int)port);
-      g_hash_table_remove(verified, purple_account_get_username(l->data));
+  for (GList *l = companions; l; l = l->next) {
+    PurpleAccount *c = l->data;
+    if (purple_account_get_int(c, "port", 0) != port) purple_account_set_int(c, "port", (int)port);
+    if (!enabled(c) || !purple_account_is_disconnected(c)) continue;
+    if (!still_wanted(purple_account_get_string(c, PO_SETTING_COMPANION_OF, NULL))) continue;
+    char *why = NULL;
+    if (po_pin_listener((int)port, &why)) {
+      purple_debug_info(PO_PLUGIN_ID, "the daemon is back: signing the onion account on again\n");
+      purple_account_connect(c);
+    } else {
+      purple_debug_warning(PO_PLUGIN_ID, "not reconnecting: %s\n", why);
+      g_free(why);
     }
+  }
   g_list_free(companions);
+}
+
+/* An enabled companion not verified yet: disabled until it is, and remembered as wanting to be
+ * enabled (PO_SETTING_RESUME), so a daemon that does not answer today does not leave it off for good. */
+static void hold_for_verification(PurpleAccount *c) {
+  purple_account_set_bool(c, PO_SETTING_RESUME, TRUE);
+  if (enabled(c)) set_enabled(c, FALSE);
 }
 
 /* ---- signals ---- */
@@ -351,7 +371,7 @@ static void account_enabled(PurpleAccount *a) {
     PurpleAccount *c = po_companion_for_key(purple_account_get_string(a, PO_SETTING_KEY, NULL));
     if (c && !enabled(c)) activate_later(purple_account_get_string(a, PO_SETTING_KEY, NULL));
   } else if (po_account_is_companion(a) && !g_hash_table_contains(verified, purple_account_get_username(a))) {
-    set_enabled(a, FALSE);
+    hold_for_verification(a);
     activate_later(purple_account_get_string(a, PO_SETTING_COMPANION_OF, NULL));
   }
 }
@@ -432,8 +452,9 @@ void po_companion_start(void) {
     PurpleAccount *a = l->data;
     if (!po_account_is_jabber(a)) continue;
     if (po_account_is_companion(a)) {
-      if (enabled(a)) {
-        set_enabled(a, FALSE);
+      /* Also one we held last time and never verified (the daemon did not answer then). */
+      if (enabled(a) || purple_account_get_bool(a, PO_SETTING_RESUME, FALSE)) {
+        hold_for_verification(a);
         activate(purple_account_get_string(a, PO_SETTING_COMPANION_OF, NULL), NULL);
       }
       continue;

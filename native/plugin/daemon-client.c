@@ -154,7 +154,7 @@ static void drop_connection(void) {
   g_clear_object(&d.in);
   d.out = NULL;
   g_clear_object(&d.conn);
-  g_queue_free_full(&d.writes, (GDestroyNotify)g_bytes_unref);
+  g_queue_clear_full(&d.writes, (GDestroyNotify)g_bytes_unref);
   g_queue_init(&d.writes);
   d.writing = d.ready = d.connecting = FALSE;
 }
@@ -418,8 +418,8 @@ void po_daemon_stop(void) {
   if (d.retry_timer) purple_timeout_remove(d.retry_timer);
   d.retry_timer = 0;
   drop_connection();
-  g_queue_free_full(&d.inflight, (GDestroyNotify)request_free);
-  g_queue_free_full(&d.waiting, (GDestroyNotify)request_free);
+  g_queue_clear_full(&d.inflight, (GDestroyNotify)request_free);
+  g_queue_clear_full(&d.waiting, (GDestroyNotify)request_free);
   g_queue_init(&d.inflight);
   g_queue_init(&d.waiting);
   g_clear_object(&d.client);

@@ -26,6 +26,7 @@
 #define PO_SETTING_COMPANION_OF "purple_onion_companion_of" /* X's key */
 #define PO_SETTING_MANAGED "purple_onion_managed"           /* TRUE */
 #define PO_SETTING_RESTORE "purple_onion_restore_enabled"   /* X was enabled when ticked */
+#define PO_SETTING_RESUME "purple_onion_resume"             /* disabled by us until verified */
 
 #define PO_JABBER "prpl-jabber"
 #define PO_COMPANION_RESOURCE "onion"
