@@ -18,8 +18,8 @@ What the plugin leaves in accounts.xml (libpurple/account.c's format:
   purple_onion_key (docs/control-protocol.md, account.ensure), and possibly
   other purple_onion_* settings.
 
-A companion belongs to the clearnet account with the same purple_onion_key
-(or the one its purple_onion_clearnet setting names; or, failing both, to the
+A companion belongs to the clearnet account whose purple_onion_key its
+purple_onion_companion_of names (native/plugin/po.h; or, failing that, to the
 only clearnet account left without one). The companion is removed; the
 clearnet account loses onion_federation and every purple_onion_* setting, and
 is enabled again, for the UIs the companion was enabled in, if the companion
@@ -164,11 +164,9 @@ def restore_accounts(config_dir):
     # Pair each companion with its clearnet account.
     owner = {}
     for c in companions:
-        key = text_of(setting(c, PREFIX + "key"))
-        named = text_of(setting(c, PREFIX + "clearnet"))
+        key = text_of(setting(c, PREFIX + "companion_of"))
         for a in clearnet:
-            if (key and text_of(setting(a, PREFIX + "key")) == key) or (
-                    named and named in (name_of(a), name_of(a).split("/")[0])):
+            if key and text_of(setting(a, PREFIX + "key")) == key:
                 owner[id(c)] = a
                 break
     unpaired = [c for c in companions if id(c) not in owner]

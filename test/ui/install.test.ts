@@ -126,7 +126,8 @@ const OTHER = `
 			<setting name='auto-login' type='bool'>0</setting>
 		</settings>
 	</account>`;
-// The same after the tick: option and key set, disabled; and its companion.
+// The same after the tick: option and key set, disabled; and its companion
+// (the settings of native/plugin/po.h).
 const CLEARNET_TICKED = `
 	<account>
 		<protocol>prpl-jabber</protocol>
@@ -136,7 +137,7 @@ const CLEARNET_TICKED = `
 			<setting name='connection_security' type='string'>require_tls</setting>
 			<setting name='custom_smileys' type='bool'>1</setting>
 			<setting name='onion_federation' type='bool'>1</setting>
-			<setting name='purple_onion_key' type='string'>pidgin-7f3c9e2a41d05b86</setting>
+			<setting name='purple_onion_key' type='string'>po-7f3c9e2a41d05b867f3c9e2a41d05b86</setting>
 		</settings>
 		<settings ui='gtk-gaim'>
 			<setting name='auto-login' type='bool'>0</setting>
@@ -152,7 +153,7 @@ const COMPANION = `
 			<setting name='connect_server' type='string'>127.0.0.1</setting>
 			<setting name='port' type='int'>5222</setting>
 			<setting name='purple_onion_managed' type='bool'>1</setting>
-			<setting name='purple_onion_key' type='string'>pidgin-7f3c9e2a41d05b86</setting>
+			<setting name='purple_onion_companion_of' type='string'>po-7f3c9e2a41d05b867f3c9e2a41d05b86</setting>
 			<setting name='purple_onion_restore_enabled' type='bool'>1</setting>
 		</settings>
 		<settings ui='gtk-gaim'>
