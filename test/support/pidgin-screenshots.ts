@@ -12,13 +12,15 @@
 // dist/src/cli/main.js) with the serve_args pref "--tor none": no Tor, so the
 // onion account signs on and talks to local accounts only.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { FINCH_UI } from "./finch-config.js";
 import { PIDGIN_UI, startPidgin, type Pidgin } from "./pidgin.js";
-import { PLUGIN_SO } from "./prerequisites.js";
+import { addAccount } from "./daemon.js";
+import { findProgram, missing, PLUGIN_SO } from "./prerequisites.js";
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -64,13 +66,6 @@ export function pluginTestPrefs(dataDir: string) {
   } as const;
 }
 
-export interface TourResult {
-  /** Screenshots written. */
-  screenshots: string[];
-  /** The steps that went as expected, in order. */
-  done: string[];
-}
-
 export async function startPidginWithPlugin(dataDir: string): Promise<Pidgin> {
   return startPidgin({
     accountsXml: clearnetAccountsXml(PIDGIN_UI, false),
@@ -101,12 +96,17 @@ export async function openAdvancedTab(p: Pidgin): Promise<string> {
 
 /**
  * Ticks the last option of the Advanced tab (the plugin's, appended after
- * prpl-jabber's) and saves. From the tab's label, Shift+Tab goes round to
- * Save, Cancel, "Create this new account on the server", then the last option.
+ * prpl-jabber's). From the tab's label, Shift+Tab goes round to Save, Cancel,
+ * "Create this new account on the server", then the last option. No
+ * mnemonic: Pidgin gives "Federate..." F, as it gives "File transfer proxies".
  */
-export async function tickLastOptionAndSave(p: Pidgin, dialog: string): Promise<void> {
+export async function tickLastOption(p: Pidgin, dialog: string): Promise<void> {
   await p.keys(dialog, "shift+Tab", "shift+Tab", "shift+Tab", "shift+Tab", "space");
   await new Promise((r) => setTimeout(r, 300));
+}
+
+/** With the focus on the last option: Save (three Tabs on), and the dialog closes. */
+export async function saveFromLastOption(p: Pidgin, dialog: string): Promise<void> {
   await p.keys(dialog, "Tab", "Tab", "Tab", "Return");
   await p.waitForNoWindow("Modify Account");
 }
@@ -136,4 +136,98 @@ export async function cli(dataDir: string, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-export { existsSync, mkdirSync };
+/** The companion's full JID once it has signed on (its initial presence in the debug log). */
+export function companionOnline(debugLog: string): string | undefined {
+  return /jabber: Sending \(([^)@]+@[a-z2-7]{56}\.onion\/[^)]*)\): <presence/.exec(debugLog)?.[1];
+}
+
+/**
+ * The whole tour: tick the option (advanced-tab.png), the onion account signs
+ * on, the plugin's status action (status-action.png), a conversation with
+ * another account of the daemon (conversation.png). Throws at the first step
+ * that does not happen, saying which; `tour.done` lists those that did.
+ */
+export async function runPidginTour(outDir: string, tour: { done: string[]; screenshots: string[] }): Promise<void> {
+  mkdirSync(outDir, { recursive: true });
+  const dataDir = mkdtempSync(path.join(tmpdir(), "po-pd-"));
+  const p = await startPidginWithPlugin(dataDir);
+  const step = (what: string) => tour.done.push(what);
+  const shot = async (id: string, name: string) => tour.screenshots.push(await p.screenshot(id, path.join(outDir, name)));
+  try {
+    const dialog = await openAdvancedTab(p);
+    step("Accounts → Modify → Advanced tab opened");
+    await tickLastOption(p, dialog);
+    await shot(dialog, "advanced-tab.png");
+    await saveFromLastOption(p, dialog);
+    await p.waitFor(
+      `"${OPTION_LABEL}" saved as onion_federation=1 in accounts.xml`,
+      () => accountSetting(p.accountsXml(), CLEARNET_JID, "onion_federation") === "1",
+      20_000,
+    );
+    step(`the Advanced tab's last option is "${OPTION_LABEL}": ticking it saved onion_federation=1`);
+
+    const companion = await p.waitFor("the onion account signed on", () => companionOnline(p.debugLog()), 60_000);
+    await p.waitFor("the onion account in accounts.xml, marked managed", () => accountsWith(p.accountsXml(), "purple_onion_managed").length === 1, 20_000);
+    step(`the onion account ${companion} signed on`);
+
+    const buddyList = await p.waitForWindow("Buddy List");
+    // Tools is the Buddy List's third menu; the plugin's submenu is its last item.
+    await p.keys(buddyList, "alt+t", "Up", "Right", "Return");
+    const status = await p.waitForWindow("Onion federation status");
+    await p.move(status, 260, 340);
+    await new Promise((r) => setTimeout(r, 500));
+    await shot(status, "status-action.png");
+    await p.keys(status, "Return");
+    await p.waitForNoWindow("Onion federation status");
+    step("Tools → Purple Onion → Onion federation status… showed the daemon's state");
+
+    const bob = await addAccount(dataDir, "bob");
+    await p.keys(buddyList, "ctrl+m");
+    const ask = await p.waitForWindow("New Instant Message");
+    await p.type(ask, bob.jid);
+    await p.keys(ask, "Return");
+    const conversation = await p.waitForWindow(bob.jid);
+    await p.move(conversation, 0, 420);
+    await x11Resize(p, conversation, 560, 380);
+    const hello = "Hello Bob! This went from my onion to yours, and no clearnet server saw it.";
+    await p.type(conversation, hello);
+    await p.keys(conversation, "Return");
+    await p.waitFor("the message sent", () => p.debugLog().includes(`<body>${hello}</body>`));
+    const reply = "Hi Alice, got it. Nobody in the middle knows we talk.";
+    await run(findProgram("nsenter")!, [`--net=${p.nsPath}`, "--", process.execPath, path.join(here, "../ui/xmpp-say.js"),
+      bob.host, String(bob.port), bob.jid, bob.password, companion.split("/")[0]!, reply], { timeout: 30_000 });
+    await p.waitFor("the reply shown", () => p.debugLog().split("\n").some((l) => l.includes("Recv") && l.includes(reply)));
+    await new Promise((r) => setTimeout(r, 700));
+    await shot(conversation, "conversation.png");
+    step(`a conversation with ${bob.jid}: sent, and the reply arrived`);
+  } finally {
+    await p.stop();
+    // The plugin stops the daemon when Pidgin quits (stop_daemon_on_quit); make sure.
+    await cli(dataDir, "stop").catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function x11Resize(p: Pidgin, id: string, width: number, height: number): Promise<void> {
+  await run(findProgram("xdotool")!, ["windowsize", id, String(width), String(height)], { env: { ...process.env, DISPLAY: p.display } });
+}
+
+// `node dist/test/support/pidgin-screenshots.js [DIR]`
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const outDir = path.resolve(process.argv[2] ?? path.join(REPO, "docs/screenshots"));
+  const why = missing("pidgin") ?? missing("netns") ?? missing("native");
+  if (why) {
+    process.stderr.write(`pidgin-screenshots: ${why}\n`);
+    process.exit(1);
+  }
+  const tour = { done: [] as string[], screenshots: [] as string[] };
+  try {
+    await runPidginTour(outDir, tour);
+  } catch (err) {
+    for (const d of tour.done) process.stdout.write(`ok  ${d}\n`);
+    process.stderr.write(`pidgin-screenshots: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  for (const d of tour.done) process.stdout.write(`ok  ${d}\n`);
+  for (const f of tour.screenshots) process.stdout.write(`wrote ${path.relative(process.cwd(), f)}\n`);
+}
