@@ -66,8 +66,8 @@ export interface Finch {
   waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   /** Raise and focus the window whose taskbar entry starts with `titlePrefix`. */
   focusWindow(titlePrefix: string, timeoutMs?: number): Promise<void>;
-  /** Kill Finch, the tmux server and the relay; remove the temp dir. Idempotent. */
-  stop(): Promise<void>;
+  /** Kill Finch, the tmux server and the relay; remove the temp dir (unless keepDir). Idempotent. */
+  stop(options?: { keepDir?: boolean }): Promise<void>;
 }
 
 // tmux servers and Finch processes still running if the test process dies.
@@ -127,14 +127,14 @@ export async function startFinch(options: FinchOptions): Promise<Finch> {
   };
   cleanups.add(killNow);
 
-  const stop = async (): Promise<void> => {
+  const stop = async (stopOptions: { keepDir?: boolean } = {}): Promise<void> => {
     if (stopped) return;
     stopped = true;
     if (finchPid !== undefined) await terminate(finchPid);
     await tmux("kill-server").catch(() => undefined);
     cleanups.delete(killNow);
     await netns?.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!stopOptions.keepDir) rmSync(dir, { recursive: true, force: true });
   };
 
   try {

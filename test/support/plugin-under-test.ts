@@ -19,7 +19,12 @@ const PLUGIN_PREF = "/plugins/core/core-purple-onion";
 /** The clearnet account the user ticks: XMPP on a server that is never contacted (it stays disabled). */
 export const CLEARNET_JID = "alice@example.org";
 
-/** accounts.xml with that account, enabled or not in `ui` ("gtk-gaim" for Pidgin, "gnt-purple" for Finch). */
+/**
+ * accounts.xml with that account, enabled or not in `ui` ("gtk-gaim" for
+ * Pidgin, "gnt-purple" for Finch), with every setting the account dialog
+ * writes when saved (as for an account made in that dialog), so that saving
+ * it again changes nothing but what the plugin adds.
+ */
 export function clearnetAccountsXml(ui: string, enabled: boolean): string {
   return `<?xml version='1.0' encoding='UTF-8' ?>
 <account version='1.0'>
@@ -29,6 +34,13 @@ export function clearnetAccountsXml(ui: string, enabled: boolean): string {
 		<password>not-used</password>
 		<settings>
 			<setting name='connection_security' type='string'>require_tls</setting>
+			<setting name='auth_plain_in_clear' type='bool'>0</setting>
+			<setting name='port' type='int'>5222</setting>
+			<setting name='connect_server' type='string'></setting>
+			<setting name='ft_proxies' type='string'></setting>
+			<setting name='bosh_url' type='string'></setting>
+			<setting name='custom_smileys' type='bool'>1</setting>
+			<setting name='check-mail' type='bool'>0</setting>
 		</settings>
 		<settings ui='${ui}'>
 			<setting name='auto-login' type='bool'>${enabled ? 1 : 0}</setting>

@@ -2,6 +2,7 @@
 // loopback-only namespace), loaded as a user loads it: the .so in the config
 // dir's plugins/, listed in /finch/plugins/loaded, purple-onion.ini beside it.
 // The plugin starts the real daemon itself (without Tor: the serve_args pref).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -17,9 +18,11 @@ import {
   OPTION_LABEL,
   pluginIni,
   pluginTestPrefs,
+  REPO,
 } from "../support/plugin-under-test.js";
 import { PLUGIN_SO } from "../support/prerequisites.js";
 import { requires } from "../support/requires.js";
+import { canonicalXml, childElements, childText, parseXml, type XmlNode } from "./canonical-xml.js";
 
 /** Keys one at a time: gnt redraws between them. */
 async function press(finch: Finch, ...keys: string[]): Promise<void> {
@@ -31,47 +34,66 @@ async function press(finch: Finch, ...keys: string[]): Promise<void> {
 
 const screenText = async (finch: Finch) => (await finch.screen()).join("\n");
 
+/** Starts Finch with the plugin and the clearnet account (enabled or not), its daemon's data in dataDir. */
+function startFinchWithPlugin(dataDir: string, enabled: boolean): Promise<Finch> {
+  return startFinch({
+    jid: CLEARNET_JID,
+    password: "not-used",
+    resource: "home",
+    // The clearnet account never reaches a server: the relay leads nowhere.
+    server: { host: "127.0.0.1", port: 9 },
+    accountsXml: clearnetAccountsXml(FINCH_UI, enabled),
+    plugins: [PLUGIN_SO],
+    pluginFiles: { "purple-onion.ini": pluginIni() },
+    prefs: pluginTestPrefs(dataDir),
+  });
+}
+
+/** Accounts → Modify, checks the option is there, ticks it, saves; resolves with the onion account's full JID once it signed on. */
+async function tickInFinch(finch: Finch): Promise<string> {
+  // With no account enabled Finch opens its Accounts window by itself; else Alt+A → Accounts.
+  if (!(await screenText(finch)).includes("┤Accounts├")) {
+    await finch.waitFor("Finch's screen", async () => (await screenText(finch)).includes("Buddy List"));
+    await press(finch, "M-a");
+    await finch.waitFor("the actions menu", async () => (await screenText(finch)).includes("Accounts"));
+    await press(finch, "Enter");
+  }
+  await finch.focusWindow("Accounts");
+  await finch.waitFor("the account in the list", async () => (await screenText(finch)).includes(`${CLEARNET_JID}/home`));
+  // The list has the focus; Tab, Tab reaches Modify.
+  await press(finch, "Tab", "Tab", "Enter");
+  await finch.waitFor(`the Modify Account dialog with "${OPTION_LABEL}"`, async () =>
+    compactText(await finch.screen()).includes(compactText(`[ ] ${OPTION_LABEL}`)),
+  );
+  // From the first field, BTab goes round to Save, Cancel, then the last option: the plugin's.
+  await press(finch, "BTab", "BTab", "BTab", "Space");
+  await finch.waitFor("the option ticked", async () => compactText(await finch.screen()).includes(compactText(`[X] ${OPTION_LABEL}`)));
+  await press(finch, "Tab", "Tab", "Enter");
+  await finch.waitFor("the dialog closed", async () => !(await screenText(finch)).includes("Modify Account"));
+  return finch.waitFor("the onion account signed on", () => companionOnline(finch.debugLog()), 60_000);
+}
+
+function readAccounts(finch: Finch): string {
+  try {
+    return readFileSync(path.join(finch.configDir, "accounts.xml"), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+async function failWithScreen(finch: Finch, err: unknown): Promise<never> {
+  throw new Error(`${(err as Error).message}\nscreen:\n${await screenText(finch).catch(() => "?")}\ndebug log:\n${finch.debugTail(30)}`);
+}
+
 requires("finch", "native", "netns").test(
   `Finch: the account dialog shows "${OPTION_LABEL}"; ticking it and saving brings the onion account online`,
   async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "po-fd-"));
-    const finch = await startFinch({
-      jid: CLEARNET_JID,
-      password: "not-used",
-      resource: "home",
-      // The clearnet account is disabled and never connects: the relay leads nowhere.
-      server: { host: "127.0.0.1", port: 9 },
-      accountsXml: clearnetAccountsXml(FINCH_UI, false),
-      plugins: [PLUGIN_SO],
-      pluginFiles: { "purple-onion.ini": pluginIni() },
-      prefs: pluginTestPrefs(dataDir),
-    });
+    const finch = await startFinchWithPlugin(dataDir, false);
     try {
-      // No account enabled: Finch opens its Accounts window by itself.
-      await finch.focusWindow("Accounts");
-      await finch.waitFor("the account in the list", async () => (await screenText(finch)).includes(`[ ] ${CLEARNET_JID}/home`));
-      // The list has the focus; Tab, Tab reaches Modify.
-      await press(finch, "Tab", "Tab", "Enter");
-      await finch.waitFor(`the Modify Account dialog with "${OPTION_LABEL}"`, async () =>
-        compactText(await finch.screen()).includes(compactText(`[ ] ${OPTION_LABEL}`)),
-      );
-
-      // From the first field, BTab goes round to Save, Cancel, then the last option: the plugin's.
-      await press(finch, "BTab", "BTab", "BTab", "Space");
-      await finch.waitFor("the option ticked", async () => compactText(await finch.screen()).includes(compactText(`[X] ${OPTION_LABEL}`)));
-      await press(finch, "Tab", "Tab", "Enter");
-      await finch.waitFor("the dialog closed", async () => !(await screenText(finch)).includes("Modify Account"));
-
-      const companion = await finch.waitFor("the onion account signed on", () => companionOnline(finch.debugLog()), 60_000);
-      const accountsXml = () => {
-        try {
-          return readAccounts(finch);
-        } catch {
-          return "";
-        }
-      };
-      await finch.waitFor("accounts.xml saved", () => accountSetting(accountsXml(), CLEARNET_JID, "onion_federation") === "1", 20_000);
-      expect(accountsWith(accountsXml(), "purple_onion_managed")).toEqual([companion]);
+      const companion = await tickInFinch(finch);
+      await finch.waitFor("accounts.xml saved", () => accountSetting(readAccounts(finch), CLEARNET_JID, "onion_federation") === "1", 20_000);
+      expect(accountsWith(readAccounts(finch), "purple_onion_managed")).toEqual([companion]);
       // The daemon the plugin started serves it, with Finch's session on it.
       const bare = companion.split("/")[0]!;
       const status = await cli(dataDir, "status");
@@ -79,7 +101,7 @@ requires("finch", "native", "netns").test(
       // Finch's Accounts window lists it, enabled.
       await finch.waitFor("the onion account enabled in the list", async () => (await screenText(finch)).includes(`[X] ${bare.slice(0, 20)}`));
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nscreen:\n${await screenText(finch).catch(() => "?")}\ndebug log:\n${finch.debugTail(30)}`);
+      await failWithScreen(finch, err);
     } finally {
       await finch.stop();
       // The plugin stops the daemon when Finch quits (stop_daemon_on_quit); make sure.
@@ -90,6 +112,39 @@ requires("finch", "native", "netns").test(
   120_000,
 );
 
-function readAccounts(finch: Finch): string {
-  return readFileSync(path.join(finch.configDir, "accounts.xml"), "utf8");
-}
+requires("finch", "native", "netns").test(
+  "after a tick in Finch, scripts/uninstall.sh puts the account back as it was (enabled, no onion settings) and removes the onion account",
+  async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "po-fd-"));
+    const finch = await startFinchWithPlugin(dataDir, true);
+    const before = parseXml(clearnetAccountsXml(FINCH_UI, true));
+    try {
+      try {
+        await tickInFinch(finch);
+        // The plugin took the clearnet account offline (disabled) and remembered it was enabled.
+        await finch.waitFor("accounts.xml saved", () => accountsWith(readAccounts(finch), "purple_onion_restore_enabled").length === 1, 20_000);
+      } catch (err) {
+        await failWithScreen(finch, err);
+      }
+      await finch.stop({ keepDir: true });
+      const r = spawnSync(path.join(REPO, "scripts/uninstall.sh"),
+        ["--user-dir", path.join(finch.dir, "home"), "--config-dir", finch.configDir, "--data-dir", dataDir], { encoding: "utf8" });
+      expect({ status: r.status, out: r.stdout + r.stderr }).toMatchObject({ status: 0 });
+      const accounts = childElements(parseXml(readAccounts(finch)), "account");
+      expect(accounts.map((a) => childText(a, "name"))).toEqual([`${CLEARNET_JID}/home`]);
+      // Its settings (protocol options, and Finch's: auto-login is "Enabled") are as before the tick;
+      // libpurple keeps them in a hash table, so their order means nothing.
+      const settings = (a: XmlNode) =>
+        childElements(a, "settings")
+          .map((block) => [JSON.stringify(block.attrs), ...childElements(block, "setting").map((s) => canonicalXml(s)).sort()].join(""))
+          .sort();
+      expect(settings(accounts[0]!)).toEqual(settings(childElements(before, "account")[0]!));
+    } finally {
+      await finch.stop();
+      await cli(dataDir, "stop").catch(() => undefined);
+      rmSync(finch.dir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+  120_000,
+);

@@ -43,6 +43,18 @@ test("install.sh --help and uninstall.sh --help say what they do", () => {
   expect(runScript(INSTALL, ["--bogus"]).status).not.toBe(0);
 });
 
+test("install.sh refuses a Node older than 20 and says how to get 20", () => {
+  // A "node" that says it is Debian 12's.
+  const fakeNode = path.join(home, "node");
+  writeFileSync(fakeNode, "#!/bin/sh\necho 18.19.0\n");
+  chmodSync(fakeNode, 0o755);
+  const r = runScript(INSTALL, ["--user-dir", home, "--no-apt", "--no-build"], { NODE: fakeNode });
+  expect(r.status).toBe(1);
+  expect(r.out).toMatch(/is Node 18\.19\.0; purple-onion needs Node 20 or newer \(Debian 12 ships 18\)/);
+  expect(r.out).toMatch(/NodeSource/);
+  expect(existsSync(path.join(home, ".purple"))).toBe(false);
+});
+
 requires("native").describe("install.sh into a temp HOME", () => {
   test("puts the plugin, its ini and the command in place, and says what to do next", () => {
     const r = install();
