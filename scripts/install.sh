@@ -72,16 +72,6 @@ prefix="${prefix:-$home/.local}"
 plugins_dir="$config_dir/plugins"
 bin_dir="$prefix/bin"
 
-# Runs a command as the owner (so a sudo install leaves no root-owned files in
-# the user's checkout or home).
-as_owner() {
-  if [ "$(id -un)" = "$owner" ]; then
-    "$@"
-  else
-    runuser -u "$owner" -- env HOME="$owner_home" "$@"
-  fi
-}
-
 # Creates a directory (and its missing parents) owned by the owner.
 make_dir() {
   local dir="$1" mode="$2" missing=()

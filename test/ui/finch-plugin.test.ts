@@ -3,7 +3,7 @@
 // dir's plugins/, listed in /finch/plugins/loaded, purple-onion.ini beside it.
 // The plugin starts the real daemon itself (without Tor: the serve_args pref).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { FINCH_UI } from "../support/finch-config.js";
@@ -34,8 +34,12 @@ async function press(finch: Finch, ...keys: string[]): Promise<void> {
 
 const screenText = async (finch: Finch) => (await finch.screen()).join("\n");
 
-/** Starts Finch with the plugin and the clearnet account (enabled or not), its daemon's data in dataDir. */
-function startFinchWithPlugin(dataDir: string, enabled: boolean): Promise<Finch> {
+/**
+ * Starts Finch with the plugin and the clearnet account (enabled or not), its
+ * daemon's data in dataDir; the plugin and its ini from `installed` (a
+ * plugins dir scripts/install.sh filled), else from the build.
+ */
+function startFinchWithPlugin(dataDir: string, enabled: boolean, installed?: string): Promise<Finch> {
   return startFinch({
     jid: CLEARNET_JID,
     password: "not-used",
@@ -43,8 +47,8 @@ function startFinchWithPlugin(dataDir: string, enabled: boolean): Promise<Finch>
     // The clearnet account never reaches a server: the relay leads nowhere.
     server: { host: "127.0.0.1", port: 9 },
     accountsXml: clearnetAccountsXml(FINCH_UI, enabled),
-    plugins: [PLUGIN_SO],
-    pluginFiles: { "purple-onion.ini": pluginIni() },
+    plugins: [installed ? path.join(installed, "purple-onion.so") : PLUGIN_SO],
+    pluginFiles: { "purple-onion.ini": installed ? readFileSync(path.join(installed, "purple-onion.ini"), "utf8") : pluginIni() },
     prefs: pluginTestPrefs(dataDir),
   });
 }
@@ -113,14 +117,22 @@ requires("finch", "native", "netns").test(
 );
 
 requires("finch", "native", "netns").test(
-  "after a tick in Finch, scripts/uninstall.sh puts the account back as it was (enabled, no onion settings) and removes the onion account",
+  "installed by scripts/install.sh, ticked in Finch, then scripts/uninstall.sh: the account is back as it was (enabled, no onion settings), the onion account gone",
   async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "po-fd-"));
-    const finch = await startFinchWithPlugin(dataDir, true);
+    const installHome = mkdtempSync(path.join(tmpdir(), "po-fi-"));
+    const install = spawnSync(path.join(REPO, "scripts/install.sh"), ["--user-dir", installHome, "--no-apt", "--no-build"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HOME: installHome, NODE: process.execPath },
+    });
+    expect({ status: install.status, out: install.stdout + install.stderr }).toMatchObject({ status: 0 });
+    const finch = await startFinchWithPlugin(dataDir, true, path.join(installHome, ".purple/plugins"));
     const before = parseXml(clearnetAccountsXml(FINCH_UI, true));
     try {
       try {
         await tickInFinch(finch);
+        // It started the daemon as purple-onion.ini says.
+        expect(finch.debugLog()).toContain(`starting the daemon: ${process.execPath} ${path.join(REPO, "dist/src/cli/main.js")} serve`);
         // The plugin took the clearnet account offline (disabled) and remembered it was enabled.
         await finch.waitFor("accounts.xml saved", () => accountsWith(readAccounts(finch), "purple_onion_restore_enabled").length === 1, 20_000);
       } catch (err) {
@@ -130,6 +142,8 @@ requires("finch", "native", "netns").test(
       const r = spawnSync(path.join(REPO, "scripts/uninstall.sh"),
         ["--user-dir", path.join(finch.dir, "home"), "--config-dir", finch.configDir, "--data-dir", dataDir], { encoding: "utf8" });
       expect({ status: r.status, out: r.stdout + r.stderr }).toMatchObject({ status: 0 });
+      expect(existsSync(path.join(finch.configDir, "plugins/purple-onion.so"))).toBe(false);
+      expect(readFileSync(path.join(finch.configDir, "prefs.xml"), "utf8")).not.toContain("purple-onion");
       const accounts = childElements(parseXml(readAccounts(finch)), "account");
       expect(accounts.map((a) => childText(a, "name"))).toEqual([`${CLEARNET_JID}/home`]);
       // Its settings (protocol options, and Finch's: auto-login is "Enabled") are as before the tick;
@@ -144,6 +158,7 @@ requires("finch", "native", "netns").test(
       await cli(dataDir, "stop").catch(() => undefined);
       rmSync(finch.dir, { recursive: true, force: true });
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(installHome, { recursive: true, force: true });
     }
   },
   120_000,
