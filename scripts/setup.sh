@@ -27,6 +27,7 @@ PACKAGES=(
   xvfb
   xdotool
   imagemagick      # import: screenshots of Pidgin's windows
+  python3          # scripts/uninstall.sh edits accounts.xml with it (tested in test/ui/install.test.ts)
 )
 
 missing=()

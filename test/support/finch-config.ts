@@ -57,11 +57,17 @@ export function accountsXml(a: FinchAccount): string {
 `;
 }
 
-type Pref = { type: "bool"; value: boolean } | { type: "int"; value: number } | { type: "string"; value: string };
+export type Pref =
+  | { type: "bool"; value: boolean }
+  | { type: "int"; value: number }
+  | { type: "string"; value: string }
+  | { type: "path"; value: string }
+  // A list of file paths, e.g. /pidgin/plugins/loaded and /finch/plugins/loaded.
+  | { type: "pathlist"; value: string[] };
 
 // Only what differs from libpurple's and Finch's defaults (they fill in the
 // rest). Keys are libpurple pref paths.
-const PREFS: Record<string, Pref> = {
+export const QUIET_PREFS: Readonly<Record<string, Pref>> = {
   // No chat logs in the config dir: nothing outlives the test.
   "/purple/logging/log_ims": { type: "bool", value: false },
   "/purple/logging/log_chats": { type: "bool", value: false },
@@ -82,8 +88,17 @@ const PREFS: Record<string, Pref> = {
   "/finch/sound/profiles/default/mute": { type: "bool", value: true },
 };
 
+/**
+ * The files that load a libpurple plugin in a config dir: the plugin in
+ * <configDir>/plugins (where Pidgin and Finch look) and its path in the UI's
+ * list of plugins loaded at start (`ui`: "pidgin" or "finch").
+ */
+export function pluginPrefs(ui: "pidgin" | "finch", pluginPaths: string[]): Record<string, Pref> {
+  return { [`/${ui}/plugins/loaded`]: { type: "pathlist", value: pluginPaths } };
+}
+
 /** prefs.xml in libpurple's nested <pref name=...> form. */
-export function prefsXml(prefs: Record<string, Pref> = PREFS): string {
+export function prefsXml(prefs: Readonly<Record<string, Pref>> = QUIET_PREFS): string {
   interface Node {
     children: Map<string, Node>;
     leaf?: Pref;
@@ -100,6 +115,10 @@ export function prefsXml(prefs: Record<string, Pref> = PREFS): string {
   }
   const render = (name: string, node: Node, depth: number): string => {
     const pad = "\t".repeat(depth);
+    if (node.leaf?.type === "pathlist") {
+      const items = node.leaf.value.map((item) => `${pad}\t<item value='${esc(item)}'/>\n`).join("");
+      return `${pad}<pref name='${esc(name)}' type='pathlist'>\n${items}${pad}</pref>\n`;
+    }
     if (node.leaf) {
       const v = node.leaf.type === "bool" ? (node.leaf.value ? "1" : "0") : esc(String(node.leaf.value));
       return `${pad}<pref name='${esc(name)}' type='${node.leaf.type}' value='${v}'/>\n`;

@@ -9,11 +9,11 @@
 // nowhere (it cannot reach or auto-launch a session bus, NetworkManager or
 // any other system service).
 import { execFile, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { accountsXml, prefsXml } from "./finch-config.js";
+import { accountsXml, pluginPrefs, prefsXml, QUIET_PREFS, type Pref } from "./finch-config.js";
 import { startLoopbackNetns, type LoopbackNetns } from "./loopback-netns.js";
 import { findProgram, missing } from "./prerequisites.js";
 
@@ -29,6 +29,14 @@ export interface FinchOptions {
   server: { host: string; port: number };
   /** More environment for Finch (e.g. SASL_PATH, where Cyrus SASL looks for its mechanisms). */
   env?: Record<string, string>;
+  /** accounts.xml to use instead of the one made from jid/password/server (finch-config.ts). */
+  accountsXml?: string;
+  /** Plugins to load: each is copied into <configDir>/plugins and listed in /finch/plugins/loaded. */
+  plugins?: string[];
+  /** More files for <configDir>/plugins (name → content), e.g. purple-onion.ini. */
+  pluginFiles?: Record<string, string>;
+  /** Preferences beyond the quiet defaults (finch-config.ts's QUIET_PREFS). */
+  prefs?: Record<string, Pref>;
   /** Terminal size. Default 100x40. */
   cols?: number;
   rows?: number;
@@ -38,6 +46,10 @@ export interface Finch {
   /** Temp dir holding config, HOME, sockets and the debug log. */
   readonly dir: string;
   readonly fullJid: string;
+  /** `finch -c` this. */
+  readonly configDir: string;
+  /** The network namespace Finch runs in (nsenter --net=...). */
+  readonly nsPath: string;
   /** libpurple's debug output so far (`finch -d`, sent to a file). */
   debugLog(): string;
   /** TCP connections Finch has made to the daemon so far (reconnects count). */
@@ -54,8 +66,8 @@ export interface Finch {
   waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   /** Raise and focus the window whose taskbar entry starts with `titlePrefix`. */
   focusWindow(titlePrefix: string, timeoutMs?: number): Promise<void>;
-  /** Kill Finch, the tmux server and the relay; remove the temp dir. Idempotent. */
-  stop(): Promise<void>;
+  /** Kill Finch, the tmux server and the relay; remove the temp dir (unless keepDir). Idempotent. */
+  stop(options?: { keepDir?: boolean }): Promise<void>;
 }
 
 // tmux servers and Finch processes still running if the test process dies.
@@ -80,9 +92,21 @@ export async function startFinch(options: FinchOptions): Promise<Finch> {
   for (const d of [configDir, home, path.join(dir, "tmp"), path.join(dir, "run")]) mkdirSync(d, { mode: 0o700 });
   // libpurple's own layout; 0600 like the files it writes itself.
   writeFileSync(path.join(configDir, "accounts.xml"),
-    accountsXml({ jid: options.jid, password: options.password, resource, connectServer: "127.0.0.1", port: options.server.port }),
+    options.accountsXml ??
+      accountsXml({ jid: options.jid, password: options.password, resource, connectServer: "127.0.0.1", port: options.server.port }),
     { mode: 0o600 });
-  writeFileSync(path.join(configDir, "prefs.xml"), prefsXml(), { mode: 0o600 });
+  const loaded: string[] = [];
+  if (options.plugins?.length || options.pluginFiles) {
+    const pluginsDir = path.join(configDir, "plugins");
+    mkdirSync(pluginsDir, { mode: 0o700 });
+    for (const plugin of options.plugins ?? []) {
+      const target = path.join(pluginsDir, path.basename(plugin));
+      copyFileSync(plugin, target);
+      loaded.push(target);
+    }
+    for (const [name, content] of Object.entries(options.pluginFiles ?? {})) writeFileSync(path.join(pluginsDir, name), content);
+  }
+  writeFileSync(path.join(configDir, "prefs.xml"), prefsXml({ ...QUIET_PREFS, ...(loaded.length ? pluginPrefs("finch", loaded) : {}), ...options.prefs }), { mode: 0o600 });
   // No status line: the whole terminal is Finch's, its taskbar is the last row.
   writeFileSync(tmuxConf, "set -g status off\nset -g history-limit 0\n");
 
@@ -103,14 +127,14 @@ export async function startFinch(options: FinchOptions): Promise<Finch> {
   };
   cleanups.add(killNow);
 
-  const stop = async (): Promise<void> => {
+  const stop = async (stopOptions: { keepDir?: boolean } = {}): Promise<void> => {
     if (stopped) return;
     stopped = true;
     if (finchPid !== undefined) await terminate(finchPid);
     await tmux("kill-server").catch(() => undefined);
     cleanups.delete(killNow);
     await netns?.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!stopOptions.keepDir) rmSync(dir, { recursive: true, force: true });
   };
 
   try {
@@ -180,6 +204,8 @@ export async function startFinch(options: FinchOptions): Promise<Finch> {
   return {
     dir,
     fullJid: `${options.jid}/${resource}`,
+    configDir,
+    nsPath: netns!.nsPath,
     debugLog,
     connections: () => netns?.forwarded() ?? 0,
     debugTail: (lines = 40) => debugLog().split("\n").slice(-lines).join("\n"),
