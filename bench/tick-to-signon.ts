@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(accounts) || accounts < 1) throw new Error(`--accounts must be a positive integer, not ${values.accounts}`);
   const dataDir = mkdtempSync(path.join(tmpdir(), "po-bt-"));
   const trap = await Trap.start();
-  const client = await PurpleClient.start({ name: "bench", dataDir, serveArgs: "--tor launch" });
+  const client = await PurpleClient.start({ name: "bench", dataDir, serveArgs: "--tor launch", debug: process.env.BENCH_DEBUG === "1" });
   const rows: { what: string; ms: number; tor: string }[] = [];
   const torNow = async (): Promise<string> => {
     const s = await controlRequest<StatusResult>(dataDir, "status");
@@ -50,7 +50,8 @@ async function main(): Promise<void> {
     }
     const first = { username: "user0@clearnet.example/pidgin", protocol: "prpl-jabber" };
     await client.tick(first, false);
-    await new Promise((r) => setTimeout(r, 500));
+    // Until the plugin noticed the untick: the companion goes offline.
+    for (let i = 0; i < 100 && (await client.companionOf(first))?.state !== "disconnected"; i++) await new Promise((r) => setTimeout(r, 50));
     const started = performance.now();
     await client.tick(first, true);
     await client.companionSignedOn(first, 60_000);

@@ -466,7 +466,9 @@ void po_companion_start(void) {
     if (po_companion_for_key(purple_account_get_string(a, PO_SETTING_KEY, NULL)) == NULL) tick(a);
   }
   g_list_free(all);
-  scan_timer = purple_timeout_add_seconds(1, scan_cb, NULL);
+  /* 250 ms: a tick in Finch (no signal for it) must bring the onion account up well within a
+   * second; scanning a few accounts' settings costs microseconds. */
+  scan_timer = purple_timeout_add(250, scan_cb, NULL);
 }
 
 void po_companion_stop(void) {

@@ -18,6 +18,7 @@
 
 typedef struct {
   gint64 id;
+  gint64 starting_until; /* monotonic µs: how long an answer "starting" is retried */
   char *line;
   PoReplyFunc cb;
   gpointer data;
@@ -32,6 +33,8 @@ static struct {
   GOutputStream *out;
   GQueue waiting;  /* not sent yet: the daemon has not answered hello */
   GQueue inflight; /* sent, answer pending, in order */
+  GQueue held;     /* answered "starting" (tor being launched, accounts loading): sent again soon */
+  guint held_timer;
   GQueue writes;   /* GBytes */
   gboolean writing, connecting, ready, spawned, refused;
   gint64 next_id, deadline;
@@ -142,6 +145,28 @@ static void send_request(Request *r) {
   write_next();
 }
 
+/* A daemon that is still starting (launching tor, loading accounts) answers "starting": the
+ * request goes again every 200 ms for up to 30 s, so a tick right after the daemon was spawned
+ * still signs the companion on at once. */
+static gboolean send_held(gpointer unused) {
+  d.held_timer = 0;
+  Request *r;
+  while ((r = g_queue_pop_head(&d.held)) != NULL) {
+    if (d.ready) send_request(r);
+    else g_queue_push_tail(&d.waiting, r);
+  }
+  return FALSE;
+}
+
+static gboolean hold(Request *r) {
+  gint64 now = g_get_monotonic_time();
+  if (r->starting_until == 0) r->starting_until = now + 30 * G_USEC_PER_SEC;
+  if (now >= r->starting_until) return FALSE;
+  g_queue_push_tail(&d.held, r);
+  if (d.held_timer == 0) d.held_timer = purple_timeout_add(200, send_held, NULL);
+  return TRUE;
+}
+
 /* ---- connection lifetime ---- */
 static void ensure_connecting(void);
 
@@ -218,7 +243,8 @@ static void handle_line(const char *line) {
         JsonObject *err = po_json_object(o, "error");
         const char *code = po_json_string(err, "code");
         const char *message = po_json_string(err, "message");
-        request_finish(r, NULL, code ? code : "internal", message ? message : "the daemon reported an error");
+        if (g_strcmp0(code, "starting") != 0 || !hold(r))
+          request_finish(r, NULL, code ? code : "internal", message ? message : "the daemon reported an error");
       }
     }
   }
@@ -417,6 +443,10 @@ void po_daemon_stop(void) {
   }
   if (d.retry_timer) purple_timeout_remove(d.retry_timer);
   d.retry_timer = 0;
+  if (d.held_timer) purple_timeout_remove(d.held_timer);
+  d.held_timer = 0;
+  g_queue_clear_full(&d.held, (GDestroyNotify)request_free);
+  g_queue_init(&d.held);
   drop_connection();
   g_queue_clear_full(&d.inflight, (GDestroyNotify)request_free);
   g_queue_clear_full(&d.waiting, (GDestroyNotify)request_free);
