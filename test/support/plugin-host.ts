@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { AccountInfo, AccountRef } from "../../src/bridge/api.js";
 import { startBridgeProcess, type BridgeProcess } from "./bridge-process.js";
-import { CLI } from "./daemon.js";
+import { pluginIni } from "./plugin-under-test.js";
 import { PLUGIN_SO } from "./prerequisites.js";
 
 export const PLUGIN_ID = "core-purple-onion";
@@ -21,7 +21,7 @@ export function installPluginInto(dir: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const so = path.join(dir, "purple-onion.so");
   copyFileSync(PLUGIN_SO, so);
-  writeFileSync(path.join(dir, "purple-onion.ini"), `[runtime]\nnode=${process.execPath}\nentry=${CLI}\n`);
+  writeFileSync(path.join(dir, "purple-onion.ini"), pluginIni());
   return so;
 }
 
