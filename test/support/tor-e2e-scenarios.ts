@@ -189,7 +189,7 @@ export function torE2eScenarios(getNet: () => TorNet): void {
     expect(s.accounts[0]!.onionState).toBe("published");
     const r = await reach(b.dir, b.bob.jid, a.alice.onion);
     expect(r.answer).toBe("features");
-  });
+  }, 480_000);
 
   otherUser.test("attach to a tor that runs as another user (debian-tor): each onion gets its own loopback port that admits only tor", async () => {
     const torUser = lookupUser("debian-tor")!;

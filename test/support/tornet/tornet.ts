@@ -31,8 +31,11 @@ export interface TorNet {
   clientTorrcLines(): string[];
   /** Stops one client tor (SIGTERM by default; SIGKILL after 3 s). Its DataDirectory stays. */
   stopClient(name: string, signal?: NodeJS.Signals): Promise<void>;
-  /** Starts a stopped client again with the same ports and DataDirectory; waits until bootstrapped. */
-  startClient(name: string): Promise<TorNetClient>;
+  /**
+   * Starts a stopped client again with the same ports and DataDirectory; waits until
+   * bootstrapped (3 min by default: a restarted client took more than a minute in CI runs).
+   */
+  startClient(name: string, bootstrapTimeoutMs?: number): Promise<TorNetClient>;
   /** Waits for "Bootstrapped 100%" in the client's current run. */
   waitBootstrapped(name: string, timeoutMs?: number): Promise<void>;
   /** Resident memory of every running tor, in kB, by name (authority, relay1.., client1..). */
@@ -186,13 +189,13 @@ export async function startTorNet(opts: TorNetOptions = {}): Promise<TorNet> {
       async stopClient(name, signal = "SIGTERM") {
         await client(name).tor.stop(signal);
       },
-      async startClient(name) {
+      async startClient(name, bootstrapTimeoutMs = 180_000) {
         const node = client(name);
         await node.tor.start(60_000);
         node.info = { ...node.info, pid: node.tor.pid };
         // In place, so a caller's reference to net.clients stays current.
         net.clients[clients.indexOf(node)] = node.info;
-        await node.tor.waitForLog((l) => BOOTSTRAPPED.test(l), 60_000, "Bootstrapped 100%");
+        await node.tor.waitForLog((l) => BOOTSTRAPPED.test(l), bootstrapTimeoutMs, "Bootstrapped 100%");
         return node.info;
       },
       async waitBootstrapped(name, ms = 60_000) {
