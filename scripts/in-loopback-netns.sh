@@ -1,11 +1,17 @@
 #!/bin/sh
 # Usage: scripts/in-loopback-netns.sh CMD [ARGS...]
 #
-# Runs CMD in a new network namespace whose only interface is loopback, so a
-# test can reach 127.0.0.1 and nothing else: a DNS lookup or a clearnet
+# Runs CMD in a new network namespace where only loopback leads anywhere, so
+# a test can reach 127.0.0.1 and nothing else: a DNS lookup or a clearnet
 # connect fails at once ("network unreachable") instead of leaving the
-# machine. Needs root (CAP_SYS_ADMIN), unshare (util-linux) and ip
-# (iproute2). Without them it says why on stderr, and then:
+# machine. The namespace also has decoy addresses, 10.77.77.77/24 and
+# fd77::77/64, on d0, one end of a veth pair whose other end (d1) stays in
+# the namespace: to a program inside they look like the machine's LAN
+# addresses (libpurple lists them as its own), so a test can search what
+# left a client for them (issue 9). They are exported as
+# PURPLE_ONION_DECOY_ADDRS. No route leads out: there is no default route.
+# Needs root (CAP_SYS_ADMIN), unshare (util-linux), ip (iproute2) and veth
+# support in the kernel. Without them it says why on stderr, and then:
 #   * in CI (CI=true or CI=1) it exits 1 without running CMD: CI never runs
 #     the suite with full network access;
 #   * elsewhere it runs CMD as it is (a developer's machine, not root).
@@ -27,6 +33,8 @@ elif ! command -v ip >/dev/null 2>&1; then
   reason="ip is not installed (apt-get install iproute2)"
 elif ! probe=$(unshare --net -- ip link set lo up 2>&1); then
   reason="cannot create a network namespace here: $probe"
+elif ! probe=$(unshare --net -- ip link add d0 type veth peer name d1 2>&1); then
+  reason="cannot create the decoy interface (veth) in a network namespace: $probe"
 fi
 
 if [ -n "$reason" ]; then
@@ -40,4 +48,12 @@ if [ -n "$reason" ]; then
   exec "$@"
 fi
 
-exec unshare --net -- sh -c 'ip link set lo up && exec "$@"' sh "$@"
+PURPLE_ONION_DECOY_ADDRS="10.77.77.77 fd77::77"
+export PURPLE_ONION_DECOY_ADDRS
+exec unshare --net -- sh -c '
+  ip link set lo up &&
+  ip link add d0 type veth peer name d1 &&
+  ip addr add 10.77.77.77/24 dev d0 &&
+  ip -6 addr add fd77::77/64 dev d0 nodad &&
+  ip link set d1 up && ip link set d0 up &&
+  exec "$@"' sh "$@"

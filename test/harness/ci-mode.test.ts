@@ -1,9 +1,11 @@
 // What CI=true promises about this very run: the allowlist of tests CI may
 // skip is current, nothing is skipped by request, and the suite runs where
-// only loopback exists (scripts/in-loopback-netns.sh refuses anything else).
+// only loopback leads anywhere (scripts/in-loopback-netns.sh refuses anything
+// else), with decoy LAN addresses that privacy tests search stanzas for.
 import { readFileSync } from "node:fs";
 import { CI_ALLOWLIST } from "../ci-allowlist.js";
-import { interfacesIn } from "../support/loopback-netns.js";
+import { networkInterfaces } from "node:os";
+import { DECOY_INTERFACES, decoyAddresses, gatewayRoutes, interfacesIn } from "../support/loopback-netns.js";
 import { missing } from "../support/prerequisites.js";
 import { allowlistProblems, isCi, readRepoFile, skipVariablesSet } from "../support/requires.js";
 
@@ -23,9 +25,17 @@ test("in CI no PURPLE_ONION_SKIP_* variable is set", () => {
   else if (set.length) console.log(`(outside CI) skipping on request: ${set.join(", ")}`);
 });
 
-test("in CI the tests run in a network namespace where only loopback exists", () => {
+test("in CI the tests run in a network namespace where only loopback leads anywhere, beside the decoy interface", () => {
   // /proc/self/net is this process's namespace (/sys/class/net is the mounter's).
   const interfaces = interfacesIn(readFileSync("/proc/self/net/dev", "utf8"));
-  if (ci) expect(interfaces).toEqual(["lo"]);
-  else if (interfaces.length > 1) console.log(`(outside CI) network interfaces here: ${interfaces.join(", ")}`);
+  if (!ci) {
+    if (interfaces.length > 1) console.log(`(outside CI) network interfaces here: ${interfaces.join(", ")}`);
+    return;
+  }
+  expect(interfaces).toEqual([...DECOY_INTERFACES, "lo"]);
+  expect(gatewayRoutes(readFileSync("/proc/self/net/route", "utf8"))).toEqual([]);
+  // The decoys are what a program here sees as the machine's own addresses.
+  expect(decoyAddresses()).toEqual(["10.77.77.77", "fd77::77"]);
+  const d0 = (networkInterfaces().d0 ?? []).map((a) => a.address);
+  expect(d0).toEqual(expect.arrayContaining(decoyAddresses()));
 });

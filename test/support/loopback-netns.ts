@@ -52,6 +52,24 @@ export function interfacesIn(procNetDev: string): string[] {
     .sort();
 }
 
+/** What scripts/in-loopback-netns.sh adds besides loopback: a veth pair that leads nowhere. */
+export const DECOY_INTERFACES = ["d0", "d1"] as const;
+
+/** The IPv4 routes of /proc/self/net/route that go through a gateway (a way out): none in our namespace. */
+export function gatewayRoutes(procNetRoute: string): string[] {
+  return procNetRoute
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length > 2 && f[2] !== "00000000")
+    .map((f) => `${f[0]} via ${f[2]}`);
+}
+
+/** The decoy addresses the namespace gives d0 (PURPLE_ONION_DECOY_ADDRS), or [] outside it. */
+export function decoyAddresses(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.PURPLE_ONION_DECOY_ADDRS ?? "").split(/\s+/).filter(Boolean);
+}
+
 // Runs inside the namespace: 127.0.0.1:RELAY_PORT -> Unix socket RELAY_SOCKET.
 // It exits when its stdin closes, so it cannot outlive the test process.
 const RELAY_SOURCE = `
