@@ -10,6 +10,8 @@
 # addresses (libpurple lists them as its own), so a test can search what
 # left a client for them (issue 9). They are exported as
 # PURPLE_ONION_DECOY_ADDRS. No route leads out: there is no default route.
+# It has its own host name too (a UTS namespace), po-decoy-host-77, exported
+# as PURPLE_ONION_DECOY_HOSTNAME, distinctive enough to search for.
 # Needs root (CAP_SYS_ADMIN), unshare (util-linux), ip (iproute2) and veth
 # support in the kernel. Without them it says why on stderr, and then:
 #   * in CI (CI=true or CI=1) it exits 1 without running CMD: CI never runs
@@ -33,7 +35,7 @@ elif ! command -v ip >/dev/null 2>&1; then
   reason="ip is not installed (apt-get install iproute2)"
 elif ! probe=$(unshare --net -- ip link set lo up 2>&1); then
   reason="cannot create a network namespace here: $probe"
-elif ! probe=$(unshare --net -- ip link add d0 type veth peer name d1 2>&1); then
+elif ! probe=$(unshare --net --uts -- ip link add d0 type veth peer name d1 2>&1); then
   reason="cannot create the decoy interface (veth) in a network namespace: $probe"
 fi
 
@@ -49,8 +51,10 @@ if [ -n "$reason" ]; then
 fi
 
 PURPLE_ONION_DECOY_ADDRS="10.77.77.77 fd77::77"
-export PURPLE_ONION_DECOY_ADDRS
-exec unshare --net -- sh -c '
+PURPLE_ONION_DECOY_HOSTNAME="po-decoy-host-77"
+export PURPLE_ONION_DECOY_ADDRS PURPLE_ONION_DECOY_HOSTNAME
+exec unshare --net --uts -- sh -c '
+  echo "$PURPLE_ONION_DECOY_HOSTNAME" > /proc/sys/kernel/hostname &&
   ip link set lo up &&
   ip link add d0 type veth peer name d1 &&
   ip addr add 10.77.77.77/24 dev d0 &&

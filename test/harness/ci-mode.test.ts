@@ -4,7 +4,7 @@
 // else), with decoy LAN addresses that privacy tests search stanzas for.
 import { readFileSync } from "node:fs";
 import { CI_ALLOWLIST } from "../ci-allowlist.js";
-import { networkInterfaces } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { DECOY_INTERFACES, decoyAddresses, gatewayRoutes, interfacesIn } from "../support/loopback-netns.js";
 import { missing } from "../support/prerequisites.js";
 import { allowlistProblems, isCi, readRepoFile, skipVariablesSet } from "../support/requires.js";
@@ -25,7 +25,7 @@ test("in CI no PURPLE_ONION_SKIP_* variable is set", () => {
   else if (set.length) console.log(`(outside CI) skipping on request: ${set.join(", ")}`);
 });
 
-test("in CI the tests run in a network namespace where only loopback leads anywhere, beside the decoy interface", () => {
+test("in CI the tests run in a network namespace where only loopback leads anywhere, beside the decoy interface, under the decoy host name", () => {
   // /proc/self/net is this process's namespace (/sys/class/net is the mounter's).
   const interfaces = interfacesIn(readFileSync("/proc/self/net/dev", "utf8"));
   if (!ci) {
@@ -38,4 +38,5 @@ test("in CI the tests run in a network namespace where only loopback leads anywh
   expect(decoyAddresses()).toEqual(["10.77.77.77", "fd77::77"]);
   const d0 = (networkInterfaces().d0 ?? []).map((a) => a.address);
   expect(d0).toEqual(expect.arrayContaining(decoyAddresses()));
+  expect(hostname()).toBe(process.env.PURPLE_ONION_DECOY_HOSTNAME);
 });

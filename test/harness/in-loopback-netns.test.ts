@@ -68,8 +68,8 @@ requires("other-user").test("as a user who is not root, CI=true: exit 1 without 
   }
 });
 
-requires("netns").test("with a namespace (CI=true): the command runs where only loopback leads anywhere, beside the decoys, and its exit status comes back", () => {
-  const r = run(["sh", "-c", "cat /proc/self/net/dev; echo ROUTES; cat /proc/self/net/route; echo ADDRS; ip -o addr show dev d0; echo \"DECOYS $PURPLE_ONION_DECOY_ADDRS\"; exit 5"], { CI: "true" });
+requires("netns").test("with a namespace (CI=true): the command runs where only loopback leads anywhere, beside the decoys, under a decoy host name, and its exit status comes back", () => {
+  const r = run(["sh", "-c", "cat /proc/self/net/dev; echo ROUTES; cat /proc/self/net/route; echo ADDRS; ip -o addr show dev d0; echo \"DECOYS $PURPLE_ONION_DECOY_ADDRS\"; echo \"HOST $(cat /proc/sys/kernel/hostname) $PURPLE_ONION_DECOY_HOSTNAME\"; exit 5"], { CI: "true" });
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 5, stderr: "" });
   const [dev, rest] = r.stdout.split("ROUTES\n");
   const [routes, addrs] = rest!.split("ADDRS\n");
@@ -78,6 +78,7 @@ requires("netns").test("with a namespace (CI=true): the command runs where only 
   expect(addrs).toContain("inet 10.77.77.77/24");
   expect(addrs).toContain("inet6 fd77::77/64");
   expect(addrs).toContain("DECOYS 10.77.77.77 fd77::77");
+  expect(addrs).toContain("HOST po-decoy-host-77 po-decoy-host-77");
 });
 
 test("without veth support: CI=true exits 1 and says the decoy interface cannot be made", () => {
@@ -85,7 +86,7 @@ test("without veth support: CI=true exits 1 and says the decoy interface cannot 
   const fake = mkdtempSync(path.join(tmpdir(), "po-netns-noveth-"));
   try {
     writeFileSync(path.join(fake, "ip"), '#!/bin/sh\ncase "$*" in *veth*) echo "Error: Unknown device type." >&2; exit 2;; esac\nexit 0\n');
-    writeFileSync(path.join(fake, "unshare"), '#!/bin/sh\nshift 2\nexec "$@"\n');
+    writeFileSync(path.join(fake, "unshare"), '#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n');
     writeFileSync(path.join(fake, "id"), "#!/bin/sh\necho 0\n");
     for (const f of ["ip", "unshare", "id"]) chmodSync(path.join(fake, f), 0o755);
     const r = run(["sh", "-c", "echo the-command-ran"], { PATH: `${fake}:${process.env.PATH ?? "/usr/bin:/bin"}`, CI: "true" });
