@@ -14,6 +14,7 @@ import { requires } from "../support/requires.js";
 import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 import { federationScenarios } from "../support/federation-scenarios.js";
 import { pluginScenarios } from "../support/plugin-scenarios.js";
+import { privacyScenarios } from "../support/privacy-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -187,6 +188,9 @@ requires("tornet").describe("private Tor network", () => {
   describe("federation", () => federationScenarios(theNet));
 
   requires("native").describe("plugin", () => pluginScenarios(theNet));
+
+  // The client behind the onion leaks nothing (privacy-scenarios.ts): npm run test:privacy.
+  requires("native", "strace").describe("privacy", () => privacyScenarios(theNet));
 });
 
 requires("tornet").describe("tor processes of the harness", () => {
