@@ -51,9 +51,9 @@ export interface BridgeOptions {
   /** The UI id libpurple keeps per-UI settings under (enabled state). Default "purple-onion-bridge". */
   ui?: string;
   /**
-   * Leave /purple/network/map_ports and /purple/network/auto_ip at libpurple's defaults (TRUE:
-   * UPnP discovery at init, NAT-PMP and STUN when something listens). By default the bridge turns
-   * both off before libpurple starts, so that tests never leave 127.0.0.1.
+   * Leave /purple/network/map_ports and /purple/network/auto_ip to libpurple: its defaults (FALSE
+   * for a new user since 2.14.5, TRUE before) or what prefs.xml and setPref say. By default the
+   * bridge sets both FALSE before libpurple starts, so that tests never leave 127.0.0.1.
    */
   libpurpleNetworkDefaults?: boolean;
 }
