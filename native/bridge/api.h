@@ -69,6 +69,8 @@ Napi::Object AccountInfo(Napi::Env env, PurpleAccount* account);
 
 // accounts.cc: the functions exported to JS.
 void ExportAccountFunctions(Napi::Env env, Napi::Object exports);
+// presence.cc: icon and idleness.
+void ExportPresenceFunctions(Napi::Env env, Napi::Object exports);
 
 /** Wraps every exported function: a JS → libpurple call may have added GLib sources. */
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>

@@ -34,6 +34,9 @@ void UiPrefsInit() {
   // With these on, purple_network_init and purple_core_init send UPnP (SSDP multicast) and
   // NAT-PMP (to the gateway) probes: a client meant to be reachable only as an onion must not
   // announce itself on the LAN, and tests must not leave 127.0.0.1.
+  // libpurpleNetworkDefaults leaves them to libpurple (TRUE): a test then shows that the plugin
+  // turns them off itself while an onion account is in use.
+  if (state().libpurpleNetworkDefaults) return;
   purple_prefs_add_none("/purple/network");
   for (const char* pref : {"/purple/network/map_ports", "/purple/network/auto_ip"}) {
     purple_prefs_add_bool(pref, FALSE);
@@ -108,6 +111,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     s.ui = ui.As<Napi::String>().Utf8Value();
   }
   s.debug = options.Get("debug").ToBoolean().Value();
+  s.libpurpleNetworkDefaults = options.Get("libpurpleNetworkDefaults").ToBoolean().Value();
 
   // Node loads addons RTLD_LOCAL, and Debian's prpl plugins are not linked against libpurple:
   // without its symbols made global, prpl-jabber fails to load and XMPP is "unknown".
@@ -370,6 +374,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<GetPref>(env, exports, "getPref");
   Export<SetPref>(env, exports, "setPref");
   ExportAccountFunctions(env, exports);
+  ExportPresenceFunctions(env, exports);
   return exports;
 }
 

@@ -77,6 +77,8 @@ void DisconnectSignals();
 struct State {
   std::string ui = "purple-onion-bridge";
   bool debug = false;
+  /** Leave /purple/network/map_ports and auto_ip at libpurple's defaults (BridgeOptions). */
+  bool libpurpleNetworkDefaults = false;
   bool open = false;
   bool closed = false;
   bool started = false;

@@ -19,13 +19,22 @@ static gboolean plugin_load(PurplePlugin *plugin) {
   }
   po_resolver_guard_install();
   po_stream_features_start();
+  po_privacy_features_start();
+  po_privacy_iq_start();
+  po_privacy_presence_start();
+  po_privacy_xfer_start();
+  po_privacy_resource_start();
   po_companion_start();
+  /* After companion.c: at load it holds enabled companions disabled with PO_SETTING_RESUME. */
+  po_privacy_network_start();
   return TRUE;
 }
 
 static gboolean plugin_unload(PurplePlugin *plugin) {
   po_daemon_stop();
+  po_privacy_network_stop();
   po_companion_stop();
+  po_privacy_features_stop();
   po_stream_features_stop();
   purple_signals_disconnect_by_handle(plugin);
   purple_request_close_with_handle(plugin);
@@ -33,6 +42,7 @@ static gboolean plugin_unload(PurplePlugin *plugin) {
   po_resolver_guard_remove();
   po_tor_notify_reset();
   po_option_remove();
+  po_jabber_api_forget();
   return TRUE;
 }
 
@@ -46,6 +56,8 @@ static PurplePluginPrefFrame *pref_frame(PurplePlugin *plugin) {
                                           PO_PREF_SERVE_ARGS, "Extra arguments for `purple-onion serve`"));
   purple_plugin_pref_frame_add(frame, purple_plugin_pref_new_with_name_and_label(
                                           PO_PREF_STOP_ON_QUIT, "Stop the daemon when this client quits"));
+  purple_plugin_pref_frame_add(frame, purple_plugin_pref_new_with_name_and_label(
+                                          PO_PREF_SHARE_IDLE, "Share idle time over onion (contacts see how long you were away)"));
   return frame;
 }
 
@@ -65,6 +77,10 @@ static void init_plugin(PurplePlugin *plugin) {
   purple_prefs_add_string(PO_PREF_DATA_DIR, "");
   purple_prefs_add_string(PO_PREF_SERVE_ARGS, "");
   purple_prefs_add_bool(PO_PREF_STOP_ON_QUIT, FALSE);
+  purple_prefs_add_bool(PO_PREF_SHARE_IDLE, FALSE);
+  po_privacy_network_init_prefs();
 }
+
+gboolean po_share_idle(void) { return purple_prefs_get_bool(PO_PREF_SHARE_IDLE); }
 
 PURPLE_INIT_PLUGIN(purple_onion, init_plugin, info)

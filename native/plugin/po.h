@@ -19,6 +19,9 @@
 #define PO_PREF_DATA_DIR PO_PREF_ROOT "/data_dir"
 #define PO_PREF_SERVE_ARGS PO_PREF_ROOT "/serve_args"
 #define PO_PREF_STOP_ON_QUIT PO_PREF_ROOT "/stop_daemon_on_quit"
+#define PO_PREF_SHARE_IDLE PO_PREF_ROOT "/share_idle"
+/* The user's network prefs while the plugin holds them (privacy-network.c). */
+#define PO_PREF_NETWORK_HELD PO_PREF_ROOT "/network_held"
 
 /* Account settings. On the clearnet account X: */
 #define PO_SETTING_KEY "purple_onion_key" /* "po-" + 32 hex, random, links X to its companion */
@@ -80,6 +83,38 @@ void po_strip_features(xmlnode *features);
 void po_resolver_guard_install(void);
 void po_resolver_guard_remove(void);
 gboolean po_name_refused(const char *name);
+
+/* jabber-api.c: libjabber's exported bits, resolved through prpl-jabber's module. */
+typedef struct _JabberStream PoJabberStream;
+typedef gboolean(PoJabberFeatureEnabled)(PoJabberStream *js, const gchar *ns);
+typedef struct {
+  gchar *ns;
+  PoJabberFeatureEnabled *is_enabled;
+} PoJabberFeature; /* libjabber's JabberFeature */
+typedef struct {
+  void (*send_raw)(PoJabberStream *js, const char *data, int len);
+  GList **features; /* of PoJabberFeature */
+  void (*caps_broadcast_change)(void);
+} PoJabberApi;
+/* NULL when libjabber's symbols are not there. */
+const PoJabberApi *po_jabber_api(void);
+void po_jabber_api_forget(void);
+PurpleConnection *po_connection_of_stream(PoJabberStream *js);
+gboolean po_connection_is_companion(PurpleConnection *gc);
+void po_send_iq_error(PurpleConnection *gc, xmlnode *iq, const char *type, const char *condition);
+
+/* privacy-*.c: what an onion account never tells nor does (docs/plugin.md, "What the plugin
+ * changes in libpurple for managed accounts"). Each start/stop pair undoes exactly itself. */
+void po_privacy_features_start(void); /* disco#info and caps without time, last, jingle, bytestreams, oob */
+void po_privacy_features_stop(void);
+void po_privacy_iq_start(void); /* time, last, version, oob, jingle requests answered by us */
+void po_privacy_presence_start(void); /* no idle, no caps ext in presence; no avatar URLs in */
+void po_privacy_xfer_start(void); /* file transfer: in-band bytestreams only, no streamhost */
+void po_privacy_resource_start(void); /* no hostname in the resource */
+void po_privacy_network_start(void); /* no UPnP, NAT-PMP, STUN while a companion is enabled */
+void po_privacy_network_stop(void);
+void po_privacy_network_init_prefs(void);
+gboolean po_share_idle(void);
 
 /* tor-notify.c: tor problems, told once each. */
 void po_tor_notify(JsonObject *tor);

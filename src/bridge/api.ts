@@ -50,6 +50,12 @@ export interface BridgeOptions {
   debug?: boolean;
   /** The UI id libpurple keeps per-UI settings under (enabled state). Default "purple-onion-bridge". */
   ui?: string;
+  /**
+   * Leave /purple/network/map_ports and /purple/network/auto_ip to libpurple: its defaults (FALSE
+   * for a new user since 2.14.5, TRUE before) or what prefs.xml and setPref say. By default the
+   * bridge sets both FALSE before libpurple starts, so that tests never leave 127.0.0.1.
+   */
+  libpurpleNetworkDefaults?: boolean;
 }
 
 /** Everything libpurple tells the host, as events. `account` is always the account's ref. */
@@ -161,6 +167,14 @@ export interface Bridge {
   sendFile(ref: AccountRef, who: string, filePath: string): void;
   /** Accept an incoming transfer (the xfer event's id) into `destPath`, or refuse it (null). */
   acceptFile(id: number, destPath: string | null): void;
+
+  /**
+   * The account's icon from the bytes of an image file (purple_buddy_icons_set_account_icon: for
+   * XMPP a vCard photo, XEP-0153, announced by hash in presence, and XEP-0084 with PEP); null clears it.
+   */
+  setIcon(ref: AccountRef, imagePath: string | null): void;
+  /** Idle since `idleSeconds` ago (purple_presence_set_idle on the account's presence); 0: not idle. */
+  setIdle(ref: AccountRef, idleSeconds: number): void;
 
   /**
    * Quit libpurple (signs accounts off, saves files) and stop driving GLib. While open, the bridge

@@ -51,6 +51,8 @@ interface Addon {
   leaveChat(ref: AccountRef, room: string): void;
   sendFile(ref: AccountRef, who: string, filePath: string): void;
   acceptFile(id: number, destPath: string | null): void;
+  setIcon(ref: AccountRef, imagePath: string | null): void;
+  setIdle(ref: AccountRef, idleSeconds: number): void;
 }
 
 let addon: Addon | undefined;
@@ -159,6 +161,12 @@ class PurpleBridge implements Bridge {
   }
   acceptFile(id: number, destPath: string | null): void {
     this.native.acceptFile(id, destPath);
+  }
+  setIcon(ref: AccountRef, imagePath: string | null): void {
+    this.native.setIcon(ref, imagePath);
+  }
+  setIdle(ref: AccountRef, idleSeconds: number): void {
+    this.native.setIdle(ref, idleSeconds);
   }
   close(): void {
     this.native.close();

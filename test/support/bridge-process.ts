@@ -32,6 +32,8 @@ export interface BridgeProcessOptions {
   wrap?: string[];
   /** Name in failure messages. Default the home's base name. */
   name?: string;
+  /** BridgeOptions.libpurpleNetworkDefaults: map_ports and auto_ip left at libpurple's TRUE. */
+  libpurpleNetworkDefaults?: boolean;
   /** How long to wait for the bridge to open. Default 15 s. */
   startTimeoutMs?: number;
 }
@@ -276,7 +278,7 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
       reject(new Error(`${bp.name}: cannot start ${command}: ${err.message}`));
     });
   });
-  child.send({ type: "open", options: { userDir, pluginDirs: options.pluginDirs ?? [], debug: options.debug ?? false, ...(options.ui ? { ui: options.ui } : {}) } } satisfies ToChild);
+  child.send({ type: "open", options: { userDir, pluginDirs: options.pluginDirs ?? [], debug: options.debug ?? false, ...(options.ui ? { ui: options.ui } : {}), ...(options.libpurpleNetworkDefaults ? { libpurpleNetworkDefaults: true } : {}) } } satisfies ToChild);
   try {
     bp.version = await opened;
   } catch (err) {

@@ -61,6 +61,8 @@ export interface PurpleClientOptions {
   wrap?: string[];
   env?: Record<string, string>;
   debug?: boolean;
+  /** Network prefs at libpurple's defaults (map_ports, auto_ip TRUE), not the bridge's FALSE. */
+  libpurpleNetworkDefaults?: boolean;
 }
 
 export class PurpleClient {
@@ -76,7 +78,7 @@ export class PurpleClient {
     const userDir = path.join(home, ".purple");
     mkdirSync(userDir, { recursive: true, mode: 0o700 });
     const so = installPluginInto(path.join(userDir, "plugins"));
-    const bridge = await startBridgeProcess({ home, userDir, pluginDirs: [path.dirname(so)], env: opts.env, debug: opts.debug, wrap: opts.wrap });
+    const bridge = await startBridgeProcess({ home, userDir, pluginDirs: [path.dirname(so)], env: opts.env, debug: opts.debug, wrap: opts.wrap, libpurpleNetworkDefaults: opts.libpurpleNetworkDefaults });
     const client = new PurpleClient(opts.name, dir, bridge);
     try {
       await bridge.call("loadPlugin", so);
