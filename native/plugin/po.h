@@ -84,6 +84,10 @@ void po_resolver_guard_install(void);
 void po_resolver_guard_remove(void);
 gboolean po_name_refused(const char *name);
 
+/* privacy-sasl.c: a companion signs on with prpl-jabber's own SCRAM, not Cyrus. */
+void po_sasl_without_cyrus_now(void);
+void po_sasl_restore(void);
+
 /* jabber-api.c: libjabber's exported bits, resolved through prpl-jabber's module. */
 typedef struct _JabberStream PoJabberStream;
 typedef gboolean(PoJabberFeatureEnabled)(PoJabberStream *js, const gchar *ns);

@@ -41,8 +41,10 @@ static void receiving_xmlnode(PurpleConnection *gc, xmlnode **packet, gpointer u
   if (packet == NULL || *packet == NULL) return;
   if (!po_account_is_companion(purple_connection_get_account(gc))) return;
   xmlnode *node = *packet;
-  if (g_strcmp0(node->name, "features") == 0 && g_strcmp0(xmlnode_get_namespace(node), NS_STREAMS) == 0)
+  if (g_strcmp0(node->name, "features") == 0 && g_strcmp0(xmlnode_get_namespace(node), NS_STREAMS) == 0) {
     po_strip_features(node);
+    if (xmlnode_get_child_with_namespace(node, "mechanisms", NS_SASL)) po_sasl_without_cyrus_now();
+  }
 }
 
 void po_stream_features_start(void) {
@@ -53,4 +55,5 @@ void po_stream_features_start(void) {
 
 void po_stream_features_stop(void) {
   /* purple_signals_disconnect_by_handle(po_plugin) in plugin.c covers the jabber handle too. */
+  po_sasl_restore();
 }

@@ -15,13 +15,13 @@ if (process.argv[1] === "child") {
   const srv = net.createServer((s) => s.on("data", () => { s.end("pong from 10.77.77.77"); }));
   srv.listen(0, "127.0.0.1", () => {
     const c = net.connect(srv.address().port, "127.0.0.1", () => c.write("ping from po-decoy-host-77\\u00e9"));
-    c.on("data", () => { c.destroy(); srv.close(); fs.writeFileSync(process.argv[2], "in-a-file fd77::77"); });
+    c.on("data", () => { c.destroy(); srv.close(); fs.writeFileSync(process.argv[2], "in-a-file fd77::77"); require("node:dns").lookup("po-no-such-name.invalid", () => process.exit(0)); });
   });
 } else {
   cp.spawnSync(process.execPath, ["-e", process.argv[1], "child", process.argv[2]], { stdio: "pipe" });
 }`;
 
-requires("strace").test("socket payloads of a process and its children are found, files are not", () => {
+requires("strace").test("socket payloads of a process and its children are found, files are not; name lookups show", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "po-capture-"));
   try {
     const trace = path.join(dir, "trace.txt");
@@ -38,6 +38,8 @@ requires("strace").test("socket payloads of a process and its children are found
     expect(found.map((f) => `${f.what} ${f.call}`).sort()).toEqual(["IPv4 read", "IPv4 write", "host name read", "host name write"]);
     expect(found.every((f) => f.command.includes("child"))).toBe(true);
     expect(found.find((f) => f.what === "host name")!.excerpt).toContain("ping from po-decoy-host-77\u00c3\u00a9");
+    // The child looked a name up: glibc read its resolver files.
+    expect(capture.resolverFiles.filter((f) => f.command.includes("child")).map((f) => f.path)).toEqual(expect.arrayContaining(["/etc/hosts"]));
     // The child listened on 127.0.0.1.
     expect(capture.binds.some((b) => b.command.includes("child") && b.line.startsWith("listen("))).toBe(true);
   } finally {

@@ -13,7 +13,7 @@ import { findProgram, straceProbe } from "./prerequisites.js";
 
 const CALLS = [
   "connect", "bind", "listen", "sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg", "recvmmsg",
-  "read", "write", "readv", "writev", "close", "execve", "clone", "clone3", "fork", "vfork",
+  "read", "write", "readv", "writev", "close", "execve", "clone", "clone3", "fork", "vfork", "open", "openat",
 ].join(",");
 
 /** The command prefix that runs a program under this capture, writing to `traceFile`. */
@@ -39,7 +39,15 @@ export interface Capture {
   commands: Map<number, string>;
   /** bind()s to an AF_INET/AF_INET6 address and listen()s, by process. */
   binds: { pid: number; command: string; line: string }[];
+  /**
+   * Files only name resolution opens (glibc's getaddrinfo: /etc/hosts, /etc/resolv.conf,
+   * /etc/gai.conf, /etc/host.conf). A connect to nscd's socket alone proves nothing: glibc tries
+   * it for user and group lookups too (getpwuid), and without nscd nothing shows what was asked.
+   */
+  resolverFiles: { pid: number; command: string; path: string }[];
 }
+
+const RESOLVER_FILES = new Set(["/etc/hosts", "/etc/resolv.conf", "/etc/gai.conf", "/etc/host.conf"]);
 
 const DATA_CALL = /^(read|write|readv|writev|recvfrom|sendto|recvmsg|sendmsg|recvmmsg|sendmmsg)\((\d+)<socket:\[\d+\]>, (.*)\) += (-?\d+)/;
 const OUT = new Set(["write", "writev", "sendto", "sendmsg", "sendmmsg"]);
@@ -75,7 +83,7 @@ function execArgv(body: string): string[] {
 }
 
 export function parseCapture(output: string): Capture {
-  const capture: Capture = { io: [], commands: new Map(), binds: [] };
+  const capture: Capture = { io: [], commands: new Map(), binds: [], resolverFiles: [] };
   const pending = new Map<number, string>();
   const tgidOf = new Map<number, number>();
   const processOf = (tid: number): number => tgidOf.get(tid) ?? tid;
@@ -112,9 +120,18 @@ export function parseCapture(output: string): Capture {
       if (body.startsWith("listen(") || /AF_INET6?\b/.test(body)) capture.binds.push({ pid, command: commandOf(pid), line: body });
       continue;
     }
+    const open = /^open(?:at)?\((?:AT_FDCWD(?:<[^>]*>)?, )?"((?:[^"\\]|\\.)*)"/.exec(body);
+    if (open) {
+      const file = decode(open[1]!);
+      if (RESOLVER_FILES.has(file)) capture.resolverFiles.push({ pid, command: commandOf(pid), path: file });
+      continue;
+    }
     const data = DATA_CALL.exec(body);
     if (!data || Number(data[4]) <= 0) continue;
     const [, call, fd, args] = data as unknown as [string, string, string, string];
+    // Netlink (getifaddrs asking the kernel for the interfaces): strace decodes it, addresses in
+    // text and all, but it never leaves the machine.
+    if (/AF_NETLINK|nlmsg_len/.test(args)) continue;
     // A read's buffer is all the data; a sendto/recvfrom's address literal (AF_UNIX paths) is not.
     const text = literals(args.replace(/\{sa_family=[^{}]*\}/g, "")).join("");
     capture.io.push({ pid, command: commandOf(pid), fd: Number(fd), call, direction: OUT.has(call) ? "out" : "in", data: text });
