@@ -133,8 +133,10 @@ async function main(): Promise<number> {
   if (verbose) t.detail(`temp dir: ${root}`);
 
   let deadline: NodeJS.Timeout | undefined;
+  /** The logs of what runs (daemons, clients), printed with --verbose on a failure. */
+  const logs: { name: string; text: () => string }[] = [];
   try {
-    const run = scenario(t, cleanup, verbose, () => interrupted !== undefined);
+    const run = scenario(t, cleanup, verbose, () => interrupted !== undefined, logs);
     const timeout = new Promise<never>((_, reject) => {
       deadline = setTimeout(() => reject(new Error(`the demo did not finish within ${ms(DEADLINE_MS)}`)), DEADLINE_MS);
     });
@@ -144,6 +146,7 @@ async function main(): Promise<number> {
     const message = err instanceof Error ? err.message : String(err);
     t.event(`FAILED: ${verbose ? message : message.split("\n")[0]}`);
     if (!verbose) t.detail("(run with --verbose for the daemons' and clients' logs)");
+    else for (const log of logs) t.plain(`--- ${log.name} (last 40 lines) ---\n${log.text().trimEnd().split("\n").slice(-40).join("\n")}`);
     await finish();
     return 1;
   } finally {
@@ -156,7 +159,7 @@ async function main(): Promise<number> {
   return clean ? 0 : 1;
 }
 
-async function scenario(t: Timeline, cleanup: Cleanup, verbose: boolean, stopping: () => boolean): Promise<void> {
+async function scenario(t: Timeline, cleanup: Cleanup, verbose: boolean, stopping: () => boolean, logs: { name: string; text: () => string }[]): Promise<void> {
   const step = <T>(v: T): T => {
     if (stopping()) throw new Interrupted();
     return v;
@@ -179,6 +182,7 @@ async function scenario(t: Timeline, cleanup: Cleanup, verbose: boolean, stoppin
       const Name = name === "alice" ? "Alice" : "Bob";
       const daemon = new FedDaemon(`${Name}'s daemon`, net, index, false);
       cleanup.add(`stop ${Name}'s daemon`, () => daemon.dispose());
+      logs.push({ name: `${Name}'s daemon`, text: () => daemon.output });
       await daemon.start();
       const pid = (await daemon.status()).pid;
       cleanup.process(pid, `daemon of ${Name}`);
@@ -188,6 +192,7 @@ async function scenario(t: Timeline, cleanup: Cleanup, verbose: boolean, stoppin
       const client = await PurpleClient.start({ name, dataDir: daemon.dir, debug: true });
       cleanup.add(`stop ${Name}'s libpurple client`, () => client.stop());
       cleanup.process(client.bridge.pid, `libpurple client of ${Name}`);
+      logs.push({ name: `${Name}'s libpurple client`, text: () => client.bridge.stderr() });
       const clearnet = await client.addClearnetAccount(`${name}@clearnet.example/pidgin`, trap, false);
       if (verbose) t.detail(`${Name}: daemon pid ${pid} (data dir ${daemon.dir}), libpurple client pid ${client.bridge.pid}`);
       return { name, Name, daemon, client, trap, clearnet };
