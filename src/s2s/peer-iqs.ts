@@ -24,6 +24,15 @@ interface Waiting {
   via?: object;
 }
 
+/**
+ * An iq whose answer waits for a person, not a program: a stream initiation offer (XEP-0095;
+ * a file, XEP-0096) is answered when the receiving user accepts or refuses the file. The IBB
+ * data iqs that follow (XEP-0047) are answered by the client at once and keep the short timeout.
+ */
+export function answeredByPerson(iq: Element): boolean {
+  return iq.attrs.type === "set" && iq.getChild("si", NS.SI) !== undefined;
+}
+
 /** Two clients may reuse an id toward different peers: a wait is per (our onion, their JID, id). */
 const waitKey = (local: string, to: string, id: string): string => `${local} ${to} ${id}`;
 const norm = (jid: string | undefined): string | undefined => (jid === undefined ? undefined : parseJid(jid)?.toString());
@@ -31,7 +40,11 @@ const norm = (jid: string | undefined): string | undefined => (jid === undefined
 export class PeerIqs {
   private readonly waiting = new Map<string, Waiting>();
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    /** For iqs a person answers (answeredByPerson). */
+    private readonly personTimeoutMs: number = timeoutMs,
+  ) {}
 
   get size(): number {
     return this.waiting.size;
@@ -42,10 +55,11 @@ export class PeerIqs {
     const to = norm(iq.attrs.to) ?? remote;
     const key = waitKey(local, to, iq.attrs.id!);
     this.end(key);
+    const ms = answeredByPerson(iq) ? this.personTimeoutMs : this.timeoutMs;
     const timer = setTimeout(() => {
       this.waiting.delete(key);
-      bounce("remote-server-timeout", `no answer within ${duration(this.timeoutMs)}`);
-    }, this.timeoutMs);
+      bounce("remote-server-timeout", `no answer within ${duration(ms)}`);
+    }, ms);
     timer.unref();
     this.waiting.set(key, { local, remote, to, timer, bounce });
   }

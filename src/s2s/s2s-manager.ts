@@ -90,7 +90,7 @@ export class S2sManager {
     this.keys = new DialbackKeys(o.secret);
     this.log = o.log;
     this.outbox = o.outbox;
-    this.iqs = new PeerIqs(this.limits.iqTimeoutMs);
+    this.iqs = new PeerIqs(this.limits.iqTimeoutMs, this.limits.userAnsweredIqTimeoutMs);
     this.inCtx = {
       limits: this.limits,
       log: this.log,

@@ -39,6 +39,11 @@ export interface S2sLimits {
   idleCloseMs: number;
   /** An iq to another server gets an error that says why after this long without an answer. */
   iqTimeoutMs: number;
+  /**
+   * ... except an iq a person answers: a file offer (XEP-0095/0096 stream initiation) gets its
+   * result only once the receiving user accepts or refuses it, which may take minutes.
+   */
+  userAnsweredIqTimeoutMs: number;
   /** Reaching a peer through Tor (SOCKS) gives up after this long. */
   connectTimeoutMs: number;
   /** Subscription requests from one peer domain waiting for the user's answer, per account. */
@@ -75,6 +80,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   idlePingMs: 60_000,
   idleCloseMs: 10 * 60_000,
   iqTimeoutMs: 30_000,
+  userAnsweredIqTimeoutMs: 15 * 60_000,
   connectTimeoutMs: 25_000,
   maxPendingSubscriptionsPerPeer: 8,
   maxPendingSubscriptions: 256,

@@ -28,4 +28,6 @@ export const NS = {
   CARBONS: "urn:xmpp:carbons:2",
   FORWARD: "urn:xmpp:forward:0",
   HINTS: "urn:xmpp:hints",
+  /** XEP-0095 stream initiation (file offers, XEP-0096): answered when the receiving user decides. */
+  SI: "http://jabber.org/protocol/si",
 } as const;

@@ -88,3 +88,47 @@ test("a dial that takes too long fails after connectTimeoutMs, and the iq says w
   await x.routing.until(() => x.routing.bounces.length === 1, 3000, "the bounce");
   expect(x.routing.bounces[0]).toMatchObject({ condition: "remote-server-not-found", text: "no connection within 200 ms" });
 });
+
+// A file offer (XEP-0096 stream initiation) is answered only when the receiving user clicks
+// accept: with the 30 s iq timeout, a user who took longer lost the transfer. The IBB blocks
+// that follow are answered by the client at once and keep the short timeout.
+test("a file offer waits userAnsweredIqTimeoutMs for the user's answer; other iqs keep iqTimeoutMs", async () => {
+  world = new World();
+  const x = await world.side([A], { iqTimeoutMs: 200, userAnsweredIqTimeoutMs: 900 });
+  const H = newOnion();
+  await world.hanging(H);
+  const started = Date.now();
+  const offer = xml(
+    "iq",
+    { type: "set", id: "offer1", from: `alice@${A}/pc`, to: `bob@${H}/pc` },
+    xml("si", { xmlns: NS.SI, id: "s1", profile: "http://jabber.org/protocol/si/profile/file-transfer" }),
+  );
+  const block = xml("iq", { type: "set", id: "ibb1", from: `alice@${A}/pc`, to: `bob@${H}/pc` }, xml("data", { xmlns: "http://jabber.org/protocol/ibb", seq: "0", sid: "s1" }, "AAAA"));
+  inUnit(x, (unit) => x.manager.send(unit, offer, A, H));
+  inUnit(x, (unit) => x.manager.send(unit, block, A, H));
+  await x.routing.until(() => x.routing.bounces.length === 1, 3000, "the IBB block's bounce");
+  expect(x.routing.bounces[0]).toMatchObject({ condition: "remote-server-timeout", text: "no answer within 200 ms" });
+  expect(x.routing.bounces[0]!.stanza.attrs.id).toBe("ibb1");
+  await x.routing.until(() => x.routing.bounces.length === 2, 3000, "the offer's bounce");
+  expect(Date.now() - started).toBeGreaterThanOrEqual(880);
+  expect(x.routing.bounces[1]).toMatchObject({ condition: "remote-server-timeout", text: "no answer within 900 ms" });
+  expect(x.routing.bounces[1]!.stanza.attrs.id).toBe("offer1");
+});
+
+test("a file offer answered after iqTimeoutMs reaches the sender, and nothing bounces", async () => {
+  const [x, y] = await pair({ iqTimeoutMs: 200, userAnsweredIqTimeoutMs: 5000 });
+  // Y's user decides after 500 ms: the result comes back over Y's own stream.
+  y.routing.fromServer = (origin, stanza) => {
+    y.routing.received.push({ origin, stanza });
+    if (!stanza.is("iq") || stanza.attrs.type !== "set") return;
+    setTimeout(() => {
+      const result = xml("iq", { type: "result", id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from }, xml("si", { xmlns: NS.SI }));
+      inUnit(y, (unit) => y.manager.send(unit, result, B, A));
+    }, 500);
+  };
+  const offer = xml("iq", { type: "set", id: "offer2", from: `alice@${A}/pc`, to: `bob@${B}/pc` }, xml("si", { xmlns: NS.SI, id: "s2" }));
+  inUnit(x, (unit) => x.manager.send(unit, offer, A, B));
+  await x.routing.until(() => x.routing.received.some((r) => r.stanza.attrs.id === "offer2"), 3000, "the user's answer");
+  expect(x.routing.received.find((r) => r.stanza.attrs.id === "offer2")!.stanza.attrs.type).toBe("result");
+  expect(x.routing.bounces).toEqual([]);
+});

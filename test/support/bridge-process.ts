@@ -70,6 +70,7 @@ export class BridgeProcess {
   /** Every event so far, in order (waitFor looks here first). */
   readonly events: BridgeEvent[] = [];
   private output_ = "";
+  private stderr_ = "";
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
   private readonly listeners = new Set<(e: BridgeEvent) => void>();
@@ -83,7 +84,10 @@ export class BridgeProcess {
   constructor(readonly child: ChildProcess, name: string) {
     this.name = name;
     child.stdout?.on("data", (d: Buffer) => (this.output_ += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (this.output_ += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => {
+      this.output_ += d.toString();
+      this.stderr_ += d.toString();
+    });
     child.on("message", (m: FromChild) => this.onMessage(m));
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
@@ -105,6 +109,15 @@ export class BridgeProcess {
   /** Everything the child wrote on stdout and stderr (libpurple's debug log with debug: true). */
   output(): string {
     return this.output_;
+  }
+
+  /**
+   * What the child wrote on stderr alone: with debug: true, each libpurple debug line once, whole
+   * ("category: text"; libpurple also prints a timestamped copy on stdout, block-buffered, which
+   * output() interleaves with these).
+   */
+  stderr(): string {
+    return this.stderr_;
   }
 
   private tail(lines = 40): string {
