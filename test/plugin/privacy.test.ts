@@ -229,6 +229,24 @@ requires("native").describe("purple-onion plugin: what a companion never tells a
     expect(Buffer.from(binval.replace(/\s+/g, ""), "base64").equals(png)).toBe(true);
   });
 
+  test("share_idle on: the user chose to tell, and libpurple's idle answers come back", async () => {
+    await client.bridge.call("setPref", "/plugins/core/core-purple-onion/share_idle", true);
+    try {
+      const before = presencesFromCompanion().length;
+      await client.bridge.call("setIdle", companion, 600);
+      const deadline = Date.now() + 10_000;
+      while (presencesFromCompanion().length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(presencesFromCompanion().at(-1)?.getChild("query", "jabber:iq:last")?.attrs.seconds).toMatch(/^\d+$/);
+      const last = await ask("get", "<query xmlns='jabber:iq:last'/>");
+      expect(last.attrs.type).toBe("result");
+      const info = await ask("get", `<query xmlns='${NS_DISCO_INFO}'/>`);
+      expect(info.getChild("query")!.getChildren("feature").map((f) => f.attrs.var)).toContain("jabber:iq:last");
+    } finally {
+      await client.bridge.call("setIdle", companion, 0);
+      await client.bridge.call("setPref", "/plugins/core/core-purple-onion/share_idle", false);
+    }
+  });
+
   test("network prefs: off while the companion is in use, the user's again after untick, off again, restored at unload", async () => {
     const prefs = async () => [
       await client.bridge.call("getPref", "/purple/network/map_ports"),
