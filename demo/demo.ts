@@ -260,8 +260,6 @@ async function scenario(t: Timeline, cleanup: Cleanup, verbose: boolean, stoppin
     t.event(step(`message ${from.Name} → ${to.Name} received in ${ms(latency)}: "${m.text}"`));
   }
 
-  // Until the plugin offers only in-band bytestreams for onion accounts: no SOCKS5 proxy to try.
-  for (const p of people) await p.client.bridge.call("setSetting", p.onion, "ft_proxies", "");
   const files = path.join(process.env.TMPDIR!, "files");
   mkdirSync(files, { mode: 0o700 });
   t.event(step(`Alice sends Bob a file: photo.jpg, ${FILE_BYTES} bytes`));

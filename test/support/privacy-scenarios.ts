@@ -107,14 +107,16 @@ export function privacyScenarios(getNet: () => TorNet): void {
 
   afterAll(async () => {
     carol?.close();
+    // The daemons (and their tors) first: strace ends only when every process it traces has,
+    // and a daemon the plugin started outlives its client.
+    await Promise.all(sides.map((s) => controlRequest(s.dataDir, "shutdown").catch(() => undefined)));
     await Promise.all(sides.map((s) => s.client.stop()));
     for (const s of sides) {
-      await controlRequest(s.dataDir, "shutdown").catch(() => undefined);
       s.trap.close();
       rmSync(s.dataDir, { recursive: true, force: true });
     }
     rmSync(root, { recursive: true, force: true });
-  }, 60_000);
+  }, 120_000);
 
   test("v1 sign-on: both tick the box; their plugins start daemons that launch tor; both onions published", async () => {
     for (const s of sides) await s.client.tick(s.clearnet);

@@ -40,14 +40,16 @@ export interface Capture {
   /** bind()s to an AF_INET/AF_INET6 address and listen()s, by process. */
   binds: { pid: number; command: string; line: string }[];
   /**
-   * Files only name resolution opens (glibc's getaddrinfo: /etc/hosts, /etc/resolv.conf,
-   * /etc/gai.conf, /etc/host.conf). A connect to nscd's socket alone proves nothing: glibc tries
-   * it for user and group lookups too (getpwuid), and without nscd nothing shows what was asked.
+   * Files only a name lookup opens (glibc's getaddrinfo: /etc/hosts, /etc/gai.conf,
+   * /etc/host.conf). A connect to nscd's socket alone proves nothing: glibc tries it for user
+   * and group lookups too (getpwuid), and without nscd nothing shows what was asked. Nor does
+   * /etc/resolv.conf: Node's c-ares reads it when node:dns is loaded, resolving nothing (a
+   * c-ares query would show as a send to port 53).
    */
   resolverFiles: { pid: number; command: string; path: string }[];
 }
 
-const RESOLVER_FILES = new Set(["/etc/hosts", "/etc/resolv.conf", "/etc/gai.conf", "/etc/host.conf"]);
+const RESOLVER_FILES = new Set(["/etc/hosts", "/etc/gai.conf", "/etc/host.conf"]);
 
 const DATA_CALL = /^(read|write|readv|writev|recvfrom|sendto|recvmsg|sendmsg|recvmmsg|sendmmsg)\((\d+)<socket:\[\d+\]>, (.*)\) += (-?\d+)/;
 const OUT = new Set(["write", "writev", "sendto", "sendmsg", "sendmmsg"]);
