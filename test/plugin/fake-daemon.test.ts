@@ -1,11 +1,16 @@
 // purple-onion.so against a scripted daemon on the control socket, to reach what a real daemon
 // never does: a c2s port held by another user (pinning), a server that offers PLAIN and
-// STARTTLS (stream features rewritten), a daemon speaking another protocol version.
+// STARTTLS (stream features rewritten), a daemon speaking another protocol version, a server
+// whose identity has a name (prpl-jabber then looks up _stun._udp.<domain>).
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { readFileSync } from "node:fs";
 import type { AccountRef } from "../../src/bridge/api.js";
+import { addAccount, DaemonProcess, tempDataDir } from "../support/daemon.js";
+import { parseStrace } from "../support/strace.js";
+import { captureWrap, parseCapture } from "../support/wire-capture.js";
 import { startBridgeProcess, type BridgeProcess } from "../support/bridge-process.js";
 import { squatAsOtherUser } from "../support/other-user.js";
 import { NATIVE_BUILD_DIR } from "../support/prerequisites.js";
@@ -47,8 +52,8 @@ const ensureAt = (port: number): Handler => (op) => {
   return {};
 };
 
-async function tickedClient(root: string, name: string): Promise<BridgeProcess> {
-  const bridge = await startBridgeProcess({ home: path.join(root, name), name });
+async function tickedClient(root: string, name: string, opts: { wrap?: string[]; debug?: boolean } = {}): Promise<BridgeProcess> {
+  const bridge = await startBridgeProcess({ home: path.join(root, name), name, ...opts });
   await bridge.call("setPref", "/purple/network/stun_server", "127.0.0.1");
   await bridge.call("loadPlugin", PLUGIN);
   await bridge.call("setPref", `${PREFS}/data_dir`, path.join(root, `${name}-d`));
@@ -118,6 +123,57 @@ describe("purple-onion plugin against a scripted daemon", () => {
     expect(received).not.toContain("<starttls");
     expect(received).not.toMatch(/mechanism=['"](PLAIN|DIGEST-MD5)['"]/);
   }, 30_000);
+
+  // disco.c (jabber_disco_server_info_result_cb): when the server's server/im identity has a name
+  // and no STUN server is set, prpl-jabber asks DNS for _stun._udp.<domain>. Our daemon's identity
+  // has no name; a proxy in front of a real daemon adds one, so the plugin cannot rely on that.
+  requires("native", "strace").test("a server identity with a name: the _stun._udp SRV lookup of the onion is refused, nothing reaches DNS", async () => {
+    const realDir = tempDataDir();
+    const real = new DaemonProcess(realDir);
+    cleanups.push(() => real.stop());
+    cleanups.push(() => rmSync(realDir, { recursive: true, force: true }));
+    await real.start();
+    const account = await addAccount(realDir, "stun");
+    let named = 0;
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(account.port, "127.0.0.1");
+      client.pipe(upstream);
+      upstream.on("data", (d: Buffer) => {
+        const text = d.toString();
+        const renamed = text.replace(/<identity category="server" type="im"\/>/g, () => {
+          named++;
+          return '<identity category="server" type="im" name="A named server"/>';
+        });
+        client.write(renamed);
+      });
+      for (const s of [client, upstream]) s.on("error", () => undefined);
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+    });
+    const port = await new Promise<number>((r) => proxy.listen(0, "127.0.0.1", () => r((proxy.address() as net.AddressInfo).port)));
+    cleanups.push(() => proxy.close());
+    const domain = account.jid.split("@")[1]!;
+    const daemon = await fakeDaemon(path.join(root, "stun-d"), (op) => {
+      if (op === "hello") return { protocol: 1, pid: 1 };
+      if (op === "status") return { c2s: { host: "127.0.0.1", port }, tor: { mode: "none" }, accounts: [] };
+      if (op === "account.ensure") return { jid: account.jid, host: "127.0.0.1", port, onion: domain, created: true, password: account.password };
+      return {};
+    });
+    cleanups.push(daemon.close);
+    const trace = path.join(root, "stun.trace");
+    const bridge = await tickedClient(root, "stun", { wrap: captureWrap(trace), debug: true });
+    cleanups.push(() => bridge.stop());
+    await bridge.waitFor("signed-on", (e) => e.account.username.startsWith(account.jid), 20_000, "the companion to sign on");
+    const deadline = Date.now() + 15_000;
+    while (!bridge.stderr().includes(`refusing a DNS SRV/TXT lookup of _stun._udp.${domain}`)) {
+      if (Date.now() > deadline) throw new Error(`no refused _stun._udp lookup (identities renamed: ${named})\n${bridge.stderr().split("\n").slice(-30).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(named).toBeGreaterThan(0);
+    const text = readFileSync(trace, "utf8");
+    const seen = parseStrace(text);
+    expect({ dns: seen.dnsConnects, dnsSends: seen.dnsSends, outside: seen.nonLoopback, hostsFiles: parseCapture(text).resolverFiles }).toEqual({ dns: [], dnsSends: 0, outside: [], hostsFiles: [] });
+  }, 60_000);
 
   requires("native").test("a daemon speaking another protocol: the user is told how to stop it", async () => {
     const daemon = await fakeDaemon(path.join(root, "proto-d"), (op) => (op === "hello" ? { protocol: 2, pid: 1 } : {}));
