@@ -116,6 +116,17 @@ Napi::Value SetPassword(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// What Pidgin's account editor does when the user edits the username or resource field.
+Napi::Value SetUsername(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string username;
+  if (!RequireOpen(env)) return Napi::Value();
+  PurpleAccount* account = ArgAccount(info, 0);
+  if (account == nullptr || !ArgString(info, 1, "username", &username)) return Napi::Value();
+  purple_account_set_username(account, username.c_str());
+  return env.Undefined();
+}
+
 Napi::Value SetEnabled(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!RequireOpen(env)) return Napi::Value();
@@ -326,6 +337,7 @@ void ExportAccountFunctions(Napi::Env env, Napi::Object exports) {
   Export<GetSetting>(env, exports, "getSetting");
   Export<SetSetting>(env, exports, "setSetting");
   Export<SetPassword>(env, exports, "setPassword");
+  Export<SetUsername>(env, exports, "setUsername");
   Export<SetEnabled>(env, exports, "setEnabled");
   Export<SendIm>(env, exports, "sendIm");
   Export<AddBuddy>(env, exports, "addBuddy");

@@ -140,6 +140,8 @@ export interface Bridge {
   getSetting(ref: AccountRef, name: string, type: "string" | "int" | "bool"): SettingValue | null;
   setSetting(ref: AccountRef, name: string, value: SettingValue): void;
   setPassword(ref: AccountRef, password: string, remember?: boolean): void;
+  /** Renames the account (user@domain/resource), as Pidgin's account editor does; refs use the new name after. */
+  setUsername(ref: AccountRef, username: string): void;
   setEnabled(ref: AccountRef, enabled: boolean): void;
   /**
    * Write now every file libpurple has a save pending for (accounts.xml, blist.xml, prefs.xml,

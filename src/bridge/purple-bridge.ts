@@ -40,6 +40,7 @@ interface Addon {
   getSetting(ref: AccountRef, name: string, type: "string" | "int" | "bool"): SettingValue | null;
   setSetting(ref: AccountRef, name: string, value: SettingValue): void;
   setPassword(ref: AccountRef, password: string, remember?: boolean): void;
+  setUsername(ref: AccountRef, username: string): void;
   setEnabled(ref: AccountRef, enabled: boolean): void;
   sendIm(ref: AccountRef, to: string, text: string): void;
   addBuddy(ref: AccountRef, who: string, alias?: string, group?: string): void;
@@ -125,6 +126,9 @@ class PurpleBridge implements Bridge {
   }
   setPassword(ref: AccountRef, password: string, remember?: boolean): void {
     this.native.setPassword(ref, password, remember);
+  }
+  setUsername(ref: AccountRef, username: string): void {
+    this.native.setUsername(ref, username);
   }
   setEnabled(ref: AccountRef, enabled: boolean): void {
     this.native.setEnabled(ref, enabled);

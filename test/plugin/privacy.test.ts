@@ -247,6 +247,38 @@ requires("native").describe("purple-onion plugin: what a companion never tells a
     }
   });
 
+  test("a resource the user set to __HOSTNAME__ or to one holding the host name is put back to onion before sign-on", async () => {
+    const bareJid = bareOf(companion);
+    const host = hostname().split(".")[0]!;
+    const state = async (): Promise<{ username: string; state: string } | undefined> =>
+      (await client.accounts()).find((a) => a.username.startsWith(`${bareJid}/`));
+    for (const resource of ["__HOSTNAME__", `${host}-laptop`]) {
+      // As in Pidgin's account editor: the resource field edited, the account reconnected.
+      const renamed = { username: `${bareJid}/${resource}`, protocol: "prpl-jabber" };
+      await client.bridge.call("setUsername", companion, renamed.username);
+      await client.bridge.call("setEnabled", renamed, false);
+      for (let deadline = Date.now() + 10_000; (await state())?.state !== "disconnected"; ) {
+        if (Date.now() > deadline) throw new Error(`the companion did not go offline: ${JSON.stringify(await state())}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const seen = eve.received.length;
+      await client.bridge.call("setEnabled", renamed, true);
+      for (let deadline = Date.now() + 15_000; (await state())?.state !== "connected"; ) {
+        if (Date.now() > deadline) throw new Error(`the companion did not sign on again: ${JSON.stringify(await state())}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect((await state())!.username).toBe(full);
+      // The resource it bound is the one its presence comes from.
+      for (let deadline = Date.now() + 10_000; !eve.received.slice(seen).includes(`from="${full}"`); ) {
+        if (Date.now() > deadline) throw new Error(`no presence from ${full} after it signed on again`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const after = eve.received.slice(seen);
+      expect(after.toLowerCase()).not.toContain(host.toLowerCase());
+      expect(after).not.toContain("__HOSTNAME__");
+    }
+  }, 60_000);
+
   test("network prefs: off while the companion is in use, the user's again after untick, off again, restored at unload", async () => {
     const prefs = async () => [
       await client.bridge.call("getPref", "/purple/network/map_ports"),

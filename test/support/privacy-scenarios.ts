@@ -99,6 +99,10 @@ export function privacyScenarios(getNet: () => TorNet): void {
           libpurpleNetworkDefaults: true,
         }),
       );
+      // The user has UPnP/NAT-PMP and automatic IP discovery on (libpurple 2.14.5+ starts with them
+      // off; the bridge leaves them to libpurple here): the plugin must turn them off itself.
+      await client.bridge.call("setPref", "/purple/network/map_ports", true);
+      await client.bridge.call("setPref", "/purple/network/auto_ip", true);
       const clearnet = await client.addClearnetAccount(`${name}@clearnet.example/pidgin`, trap, false);
       sides.push({ name, dataDir, traceFile, client, clearnet, trap, onion: undefined as unknown as AccountInfo });
     }
