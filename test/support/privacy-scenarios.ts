@@ -251,13 +251,20 @@ export function privacyScenarios(getNet: () => TorNet): void {
       // read /etc/hosts or /etc/resolv.conf (resolverFiles), and systemd-resolved has its own socket.
       const resolved = net.resolverConnects.filter((c) => !/nscd/.test(c.path ?? ""));
       phases.note(`${s.name}'s tree: ${net.resolverConnects.length - resolved.length} attempt(s) at nscd's socket (user lookups; no nscd runs here)`);
-      expect({ who: s.name, dns: net.dnsConnects, dnsSends: net.dnsSends, resolver: resolved, resolverFiles: cap.resolverFiles, outside: net.nonLoopback }).toEqual({
+      // Datagrams too (UPnP's SSDP multicast, NAT-PMP to the gateway, STUN): only to loopback.
+      const sentOutside = net.sends.filter((x) => {
+        const d = x.destination;
+        if (!d || (d.family !== "AF_INET" && d.family !== "AF_INET6")) return false;
+        return !/^(127\.|::1$|::ffff:127\.)/.test(d.address ?? "");
+      });
+      expect({ who: s.name, dns: net.dnsConnects, dnsSends: net.dnsSends, resolver: resolved, resolverFiles: cap.resolverFiles, outside: net.nonLoopback, sentOutside }).toEqual({
         who: s.name,
         dns: [],
         dnsSends: 0,
         resolver: [],
         resolverFiles: [],
         outside: [],
+        sentOutside: [],
       });
       // The client itself never listens (no SOCKS5 streamhost, no UPnP/NAT-PMP mapping).
       expect(cap.binds.filter((b) => b.command.includes("bridge-child")).map((b) => b.line)).toEqual([]);
