@@ -63,8 +63,39 @@ export interface StraceReport {
 
 const RESOLVER_SOCKETS = [/^\/(var\/)?run\/nscd\//, /^\/run\/systemd\/resolve\//];
 
+/**
+ * Each call in `strace -f` output, whole: a call split by another thread ("<unfinished ...>",
+ * then "<... read resumed>") joined again. `seen` is told of every non-empty line; a resumption
+ * without its start goes to `orphan`.
+ */
+export function* straceCalls(output: string, seen: (line: string) => void = () => undefined, orphan: (line: string) => void = () => undefined): Generator<{ tid: number; body: string; line: string }> {
+  const pending = new Map<number, string>(); // tid -> first half of an unfinished call
+  for (const line of output.split("\n")) {
+    if (line.trim() === "") continue;
+    seen(line);
+    const head = /^(\d+)\s+(.*)$/.exec(line);
+    const tid = head ? Number(head[1]) : 0;
+    let body = head ? head[2]! : line;
+    if (body.endsWith(" <unfinished ...>")) {
+      pending.set(tid, body.slice(0, -" <unfinished ...>".length));
+      continue;
+    }
+    const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(body);
+    if (resumed) {
+      const first = pending.get(tid);
+      pending.delete(tid);
+      if (first === undefined) {
+        orphan(line);
+        continue;
+      }
+      body = first + resumed[1];
+    }
+    yield { tid, body, line };
+  }
+}
+
 /** Decodes a C string literal as strace prints it (without the quotes). */
-function decodeLiteral(body: string): string {
+export function decodeLiteral(body: string): string {
   return body.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
     if (e[0] === "x") return String.fromCharCode(Number.parseInt(e.slice(1), 16));
     if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8));
@@ -145,7 +176,6 @@ export function parseStrace(output: string): StraceReport {
     lines: 0,
     unparsed: [],
   };
-  const pending = new Map<number, string>(); // tid -> first half of an unfinished call
   const tgidOf = new Map<number, number>(); // thread -> process
   const programOf = new Map<number, string>(); // process -> program
   const connected = new Map<string, SocketAddress>(); // "process:fd" -> peer
@@ -154,26 +184,10 @@ export function parseStrace(output: string): StraceReport {
     if (report.unparsed.length < 20) report.unparsed.push(line);
   };
 
-  for (const line of output.split("\n")) {
-    if (line.trim() === "") continue;
+  const count = (): void => {
     report.lines++;
-    const head = /^(\d+)\s+(.*)$/.exec(line);
-    const tid = head ? Number(head[1]) : 0;
-    let body = head ? head[2]! : line;
-    if (body.endsWith(" <unfinished ...>")) {
-      pending.set(tid, body.slice(0, -" <unfinished ...>".length));
-      continue;
-    }
-    const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(body);
-    if (resumed) {
-      const first = pending.get(tid);
-      pending.delete(tid);
-      if (first === undefined) {
-        unparsed(line);
-        continue;
-      }
-      body = first + resumed[1];
-    }
+  };
+  for (const { tid, body, line } of straceCalls(output, count, unparsed)) {
     const { text, literals } = blankData(body);
     const call = /^(\w+)\((.*)\) += (.*)$/.exec(text);
     if (!call) {

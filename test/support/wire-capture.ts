@@ -10,6 +10,7 @@
 // -y prints each fd with what it is (`21<socket:[1234]>`, `5</path>`, `7<pipe:[99]>`): only
 // socket payloads are kept.
 import { findProgram, straceProbe } from "./prerequisites.js";
+import { decodeLiteral, straceCalls } from "./strace-parse.js";
 
 const CALLS = [
   "connect", "bind", "listen", "sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg", "recvmmsg",
@@ -54,18 +55,11 @@ const RESOLVER_FILES = new Set(["/etc/hosts", "/etc/gai.conf", "/etc/host.conf"]
 const DATA_CALL = /^(read|write|readv|writev|recvfrom|sendto|recvmsg|sendmsg|recvmmsg|sendmmsg)\((\d+)<socket:\[\d+\]>, (.*)\) += (-?\d+)/;
 const OUT = new Set(["write", "writev", "sendto", "sendmsg", "sendmmsg"]);
 
-function decode(body: string): string {
-  return body.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
-    if (e[0] === "x") return String.fromCharCode(Number.parseInt(e.slice(1), 16));
-    if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8));
-    return { n: "\n", t: "\t", r: "\r", v: "\v", f: "\f", a: "\x07", b: "\b" }[e] ?? e;
-  });
-}
 
 /** Every C string literal in a call's text, decoded, in order. */
 function literals(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(/"((?:[^"\\]|\\.)*)"/g)) out.push(decode(m[1]!));
+  for (const m of text.matchAll(/"((?:[^"\\]|\\.)*)"/g)) out.push(decodeLiteral(m[1]!));
   return out;
 }
 
@@ -78,7 +72,7 @@ function execArgv(body: string): string[] {
     if (body[i] !== '"') continue;
     let j = i + 1;
     while (j < body.length && body[j] !== '"') j += body[j] === "\\" ? 2 : 1;
-    args.push(decode(body.slice(i + 1, j)));
+    args.push(decodeLiteral(body.slice(i + 1, j)));
     i = j;
   }
   return args;
@@ -86,26 +80,10 @@ function execArgv(body: string): string[] {
 
 export function parseCapture(output: string): Capture {
   const capture: Capture = { io: [], commands: new Map(), binds: [], resolverFiles: [] };
-  const pending = new Map<number, string>();
   const tgidOf = new Map<number, number>();
   const processOf = (tid: number): number => tgidOf.get(tid) ?? tid;
   const commandOf = (pid: number): string => capture.commands.get(pid) ?? "?";
-  for (const line of output.split("\n")) {
-    const head = /^(\d+)\s+(.*)$/.exec(line);
-    if (!head) continue;
-    const tid = Number(head[1]);
-    let body = head[2]!;
-    if (body.endsWith(" <unfinished ...>")) {
-      pending.set(tid, body.slice(0, -" <unfinished ...>".length));
-      continue;
-    }
-    const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(body);
-    if (resumed) {
-      const first = pending.get(tid);
-      pending.delete(tid);
-      if (first === undefined) continue;
-      body = first + resumed[1];
-    }
+  for (const { tid, body } of straceCalls(output)) {
     const pid = processOf(tid);
     if (body.startsWith("execve(") && / = 0$/.test(body)) {
       capture.commands.set(pid, execArgv(body).join(" ") || "?");
@@ -124,7 +102,7 @@ export function parseCapture(output: string): Capture {
     }
     const open = /^open(?:at)?\((?:AT_FDCWD(?:<[^>]*>)?, )?"((?:[^"\\]|\\.)*)"/.exec(body);
     if (open) {
-      const file = decode(open[1]!);
+      const file = decodeLiteral(open[1]!);
       if (RESOLVER_FILES.has(file)) capture.resolverFiles.push({ pid, command: commandOf(pid), path: file });
       continue;
     }
