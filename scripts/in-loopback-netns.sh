@@ -11,7 +11,11 @@
 # left a client for them (issue 9). They are exported as
 # PURPLE_ONION_DECOY_ADDRS. No route leads out: there is no default route.
 # It has its own host name too (a UTS namespace), po-decoy-host-77, exported
-# as PURPLE_ONION_DECOY_HOSTNAME, distinctive enough to search for.
+# as PURPLE_ONION_DECOY_HOSTNAME, distinctive enough to search for; as on a
+# Debian install, /etc/hosts names it (127.0.1.1), through a bind mount in a
+# mount namespace of its own: the machine's /etc/hosts is not touched. (Not
+# in /etc/hosts, a lookup of the host name would go to DNS: Cyrus SASL makes
+# one at every libpurple sign-on.)
 # Needs root (CAP_SYS_ADMIN), unshare (util-linux), ip (iproute2) and veth
 # support in the kernel. Without them it says why on stderr, and then:
 #   * in CI (CI=true or CI=1) it exits 1 without running CMD: CI never runs
@@ -35,7 +39,7 @@ elif ! command -v ip >/dev/null 2>&1; then
   reason="ip is not installed (apt-get install iproute2)"
 elif ! probe=$(unshare --net -- ip link set lo up 2>&1); then
   reason="cannot create a network namespace here: $probe"
-elif ! probe=$(unshare --net --uts -- ip link add d0 type veth peer name d1 2>&1); then
+elif ! probe=$(unshare --net --uts --mount -- ip link add d0 type veth peer name d1 2>&1); then
   reason="cannot create the decoy interface (veth) in a network namespace: $probe"
 fi
 
@@ -53,11 +57,22 @@ fi
 PURPLE_ONION_DECOY_ADDRS="10.77.77.77 fd77::77"
 PURPLE_ONION_DECOY_HOSTNAME="po-decoy-host-77"
 export PURPLE_ONION_DECOY_ADDRS PURPLE_ONION_DECOY_HOSTNAME
-exec unshare --net --uts -- sh -c '
+# The namespace's /etc/hosts: removed when CMD ends (not before: a namespace
+# made inside this one bind-mounts from it too).
+PO_NETNS_HOSTS=$(mktemp)
+trap 'rm -f "$PO_NETNS_HOSTS"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+{ cat /etc/hosts; printf '127.0.1.1\t%s\n' "$PURPLE_ONION_DECOY_HOSTNAME"; } > "$PO_NETNS_HOSTS"
+export PO_NETNS_HOSTS
+status=0
+unshare --net --uts --mount -- sh -c '
   echo "$PURPLE_ONION_DECOY_HOSTNAME" > /proc/sys/kernel/hostname &&
+  mount --bind "$PO_NETNS_HOSTS" /etc/hosts && unset PO_NETNS_HOSTS &&
   ip link set lo up &&
   ip link add d0 type veth peer name d1 &&
   ip addr add 10.77.77.77/24 dev d0 &&
   ip -6 addr add fd77::77/64 dev d0 nodad &&
   ip link set d1 up && ip link set d0 up &&
-  exec "$@"' sh "$@"
+  exec "$@"' sh "$@" || status=$?
+exit "$status"

@@ -39,4 +39,6 @@ test("in CI the tests run in a network namespace where only loopback leads anywh
   const d0 = (networkInterfaces().d0 ?? []).map((a) => a.address);
   expect(d0).toEqual(expect.arrayContaining(decoyAddresses()));
   expect(hostname()).toBe(process.env.PURPLE_ONION_DECOY_HOSTNAME);
+  // As on a Debian install, /etc/hosts names the host (the namespace's own copy).
+  expect(readFileSync("/etc/hosts", "utf8")).toMatch(new RegExp(`^127\\.0\\.1\\.1\\s+${hostname()}$`, "m"));
 });
