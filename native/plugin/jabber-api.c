@@ -9,21 +9,23 @@
 static PoJabberApi api;
 static gboolean resolved;
 
+gpointer po_jabber_symbol(const char *name) {
+  PurplePlugin *jabber = purple_plugins_find_with_id(PO_JABBER);
+  gpointer symbol = NULL;
+  if (jabber == NULL || jabber->handle == NULL || !g_module_symbol(jabber->handle, name, &symbol)) return NULL;
+  return symbol;
+}
+
 const PoJabberApi *po_jabber_api(void) {
   if (resolved) return api.send_raw ? &api : NULL;
   resolved = TRUE;
-  PurplePlugin *jabber = purple_plugins_find_with_id(PO_JABBER);
-  GModule *module = jabber ? jabber->handle : NULL;
-  gpointer send_raw = NULL, features = NULL, broadcast = NULL;
-  if (module == NULL || !g_module_symbol(module, "jabber_send_raw", &send_raw) ||
-      !g_module_symbol(module, "jabber_features", &features) ||
-      !g_module_symbol(module, "jabber_caps_broadcast_change", &broadcast)) {
+  gpointer send_raw = po_jabber_symbol("jabber_send_raw"), features = po_jabber_symbol("jabber_features");
+  if (send_raw == NULL || features == NULL) {
     purple_debug_error(PO_PLUGIN_ID, "libjabber's jabber_send_raw/jabber_features not found: onion accounts keep libpurple's answers\n");
     return NULL;
   }
   api.send_raw = (void (*)(PoJabberStream *, const char *, int))send_raw;
   api.features = (GList **)features;
-  api.caps_broadcast_change = (void (*)(void))broadcast;
   return &api;
 }
 

@@ -98,8 +98,9 @@ typedef struct {
 typedef struct {
   void (*send_raw)(PoJabberStream *js, const char *data, int len);
   GList **features; /* of PoJabberFeature */
-  void (*caps_broadcast_change)(void);
 } PoJabberApi;
+/* A libjabber symbol through prpl-jabber's module, or NULL. */
+gpointer po_jabber_symbol(const char *name);
 /* NULL when libjabber's symbols are not there. */
 const PoJabberApi *po_jabber_api(void);
 void po_jabber_api_forget(void);

@@ -8,7 +8,6 @@
  * where jabber_auth_start picks a mechanism, and put back from a 0 ms timeout, before any other
  * account can read its features. Other accounts keep Cyrus. */
 #include "po.h"
-#include <gmodule.h>
 #include <debug.h>
 #include <eventloop.h>
 
@@ -19,13 +18,10 @@ static guint restore_timer;
 
 static gboolean resolve(void) {
   if (get_cyrus_mech && add_mech && remove_mech) return TRUE;
-  PurplePlugin *jabber = purple_plugins_find_with_id(PO_JABBER);
-  GModule *module = jabber ? jabber->handle : NULL;
-  gpointer g = NULL, a = NULL, r = NULL;
   /* A libjabber built without Cyrus has no jabber_auth_get_cyrus_mech: nothing to do. */
-  if (module == NULL || !g_module_symbol(module, "jabber_auth_get_cyrus_mech", &g) ||
-      !g_module_symbol(module, "jabber_auth_add_mech", &a) || !g_module_symbol(module, "jabber_auth_remove_mech", &r))
-    return FALSE;
+  gpointer g = po_jabber_symbol("jabber_auth_get_cyrus_mech"), a = po_jabber_symbol("jabber_auth_add_mech"),
+           r = po_jabber_symbol("jabber_auth_remove_mech");
+  if (g == NULL || a == NULL || r == NULL) return FALSE;
   get_cyrus_mech = (gpointer (*)(void))g;
   add_mech = (void (*)(gpointer))a;
   remove_mech = (void (*)(gpointer))r;
