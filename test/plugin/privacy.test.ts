@@ -61,6 +61,15 @@ requires("native").describe("purple-onion plugin: what a companion never tells a
     return elements(eve.received, "iq").find((e) => e.attrs.id === id)!;
   }
 
+  /** setIdle(600), then until the companion's next presence reaches eve (at most 10 s); the count before. */
+  async function goIdle(): Promise<number> {
+    const before = presencesFromCompanion().length;
+    await client.bridge.call("setIdle", companion, 600);
+    const deadline = Date.now() + 10_000;
+    while (presencesFromCompanion().length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    return before;
+  }
+
   const presencesFromCompanion = (): Element[] => elements(eve.received, "presence").filter((p) => p.attrs.from === full && p.attrs.type === undefined);
 
   /** Eve answers the companion's disco#info like a client that takes SI file transfer over IBB. */
@@ -189,10 +198,7 @@ requires("native").describe("purple-onion plugin: what a companion never tells a
   });
 
   test("idle: the companion's presence carries no idle time", async () => {
-    const before = presencesFromCompanion().length;
-    await client.bridge.call("setIdle", companion, 600);
-    const deadline = Date.now() + 10_000;
-    while (presencesFromCompanion().length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const before = await goIdle();
     const after = presencesFromCompanion();
     expect(after.length).toBeGreaterThan(before);
     for (const p of after) {
@@ -232,10 +238,7 @@ requires("native").describe("purple-onion plugin: what a companion never tells a
   test("share_idle on: the user chose to tell, and libpurple's idle answers come back", async () => {
     await client.bridge.call("setPref", "/plugins/core/core-purple-onion/share_idle", true);
     try {
-      const before = presencesFromCompanion().length;
-      await client.bridge.call("setIdle", companion, 600);
-      const deadline = Date.now() + 10_000;
-      while (presencesFromCompanion().length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await goIdle();
       expect(presencesFromCompanion().at(-1)?.getChild("query", "jabber:iq:last")?.attrs.seconds).toMatch(/^\d+$/);
       const last = await ask("get", "<query xmlns='jabber:iq:last'/>");
       expect(last.attrs.type).toBe("result");

@@ -64,7 +64,10 @@ export async function signOn(c: BridgeClient, timeoutMs = 15_000): Promise<void>
 }
 
 /** Each adds the other and authorizes the other's request; both then see each other online. */
-export async function befriend(a: BridgeClient, b: BridgeClient, timeoutMs = 15_000): Promise<void> {
+/** What befriend needs of a client: any bridge account (a daemon's own, or a plugin's companion). */
+export type Friend = Pick<BridgeClient, "bridge" | "ref" | "jid">;
+
+export async function befriend(a: Friend, b: Friend, timeoutMs = 15_000): Promise<void> {
   await a.bridge.call("addBuddy", a.ref, b.jid);
   const askB = await b.bridge.waitFor("authorization-requested", (e) => bareJid(e.who) === a.jid, timeoutMs, `${a.jid}'s subscription request`);
   await b.bridge.call("respondAuthorization", askB.id, true);

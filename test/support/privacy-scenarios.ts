@@ -22,7 +22,9 @@ import { jest } from "@jest/globals";
 import type { AccountInfo, AccountRef } from "../../src/bridge/api.js";
 import type { StatusResult } from "../../src/daemon/control-protocol.js";
 import { addAccount } from "./daemon.js";
+import { befriend } from "./bridge-clients.js";
 import { bare, controlRequest, Phases } from "./federation.js";
+import { sendFileAndWait } from "./file-transfer.js";
 import { decoyAddresses } from "./loopback-netns.js";
 import { bareOf, PurpleClient, Trap } from "./plugin-host.js";
 import { RawXmpp } from "./raw-xmpp.js";
@@ -141,21 +143,8 @@ export function privacyScenarios(getNet: () => TorNet): void {
   });
 
   test("v2 contacts: alice asks, bob authorizes and asks back, both see each other online", async () => {
-    const [aj, bj] = [bareOf(alice.onion), bareOf(bob.onion)];
-    await phases.run("subscriptions both ways", async () => {
-      await alice.client.bridge.call("addBuddy", alice.onion, bj);
-      const ask = await bob.client.bridge.waitFor("authorization-requested", (e) => bare(e.who) === aj, 120_000, "alice's request at bob");
-      await bob.client.bridge.call("respondAuthorization", ask.id, true);
-      await bob.client.bridge.call("addBuddy", bob.onion, aj);
-      const back = await alice.client.bridge.waitFor("authorization-requested", (e) => bare(e.who) === bj, 120_000, "bob's request at alice");
-      await alice.client.bridge.call("respondAuthorization", back.id, true);
-    });
-    await phases.run("each sees the other online", () =>
-      Promise.all([
-        alice.client.bridge.waitFor("buddy-signed-on", (e) => bare(e.buddy) === bj, 120_000, "bob online at alice"),
-        bob.client.bridge.waitFor("buddy-signed-on", (e) => bare(e.buddy) === aj, 120_000, "alice online at bob"),
-      ]),
-    );
+    const friend = (x: Side) => ({ bridge: x.client.bridge, ref: x.onion as Required<AccountRef>, jid: bareOf(x.onion) });
+    await phases.run("subscriptions both ways, each sees the other online", () => befriend(friend(alice), friend(bob), 120_000));
   });
 
   test("v3 a conversation both ways", async () => {
@@ -171,18 +160,8 @@ export function privacyScenarios(getNet: () => TorNet): void {
       [alice, bob],
       [bob, alice],
     ] as const) {
-      const content = Buffer.alloc(24_000, from.name);
-      const source = path.join(root, `from-${from.name}.bin`);
-      const dest = path.join(root, `to-${to.name}.bin`);
-      writeFileSync(source, content);
-      const started = Date.now();
-      const fullTo = `${bareOf(to.onion)}/onion`;
-      await from.client.bridge.call("sendFile", from.onion, fullTo, source);
-      const offer = await to.client.bridge.waitFor("xfer", (x) => x.direction === "receive" && x.status !== "done", 60_000, `${to.name} offered ${from.name}'s file`);
-      await to.client.bridge.call("acceptFile", offer.id, dest);
-      await to.client.bridge.waitFor("xfer", (x) => x.id === offer.id && x.status === "done", 120_000, `${to.name}'s transfer done`);
-      expect(readFileSync(dest).equals(content)).toBe(true);
-      phases.note(`${from.name} → ${to.name}: ${content.length} bytes in ${Date.now() - started} ms`);
+      const t = await sendFileAndWait({ bridge: from.client.bridge, account: from.onion }, { bridge: to.client.bridge, account: to.onion }, root, `from-${from.name}.bin`, Buffer.alloc(24_000, from.name));
+      phases.note(`${from.name} → ${to.name}: ${t.bytes} bytes in ${t.totalMs} ms`);
     }
     // In-band: the data crossed bob's daemon as XEP-0047 <data/> in iq stanzas.
     expect(toClient(bob)).toContain("http://jabber.org/protocol/ibb");
