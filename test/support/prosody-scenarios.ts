@@ -44,6 +44,12 @@ export function prosodyScenarios(getNet: () => TorNet): void {
   const login = async (account: FedAccount, resource: string) => {
     const c = await FedClient.login(account, resource);
     clients.push(c);
+    // RFC 6121 2.1.6: only a resource that asked for the roster is "interested"; Prosody sends
+    // subscription approvals and roster pushes to those alone.
+    const id = c.nextId("roster");
+    c.send(`<iq type='get' id='${id}'><query xmlns='jabber:iq:roster'/></iq>`);
+    const roster = await c.waitFor("the roster", (el) => el.name === "iq" && el.attrs.id === id, 10_000);
+    if (roster.attrs.type !== "result") throw new Error(`${account.jid} could not get its roster: ${roster.toString()}`);
     return c;
   };
   async function peer(name: string, opts: Omit<ProsodyPeerOptions, "client"> & { clientIndex: number }): Promise<ProsodyPeer> {
@@ -63,6 +69,8 @@ export function prosodyScenarios(getNet: () => TorNet): void {
   }
   /** `sender` writes to `receiver`'s bare JID; it arrives from the sender's full JID, with no bounce. */
   async function chat(sender: FedClient, receiver: FedClient, tag: string, timeoutMs = FIRST_CONTACT_MS): Promise<Element> {
+    // A session that a restart closed would swallow the message without a word.
+    for (const c of [sender, receiver]) if (c.raw.closed) throw new Error(`${c.account.jid}'s c2s session (${c.jid}) is closed`);
     const body = `${tag} ${sender.account.jid} -> ${receiver.account.jid} ${Date.now()}`;
     const from = receiver.stanzas.length;
     const sent = { client: sender, from: sender.stanzas.length };
@@ -192,7 +200,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
             await new Promise((r) => setTimeout(r, 8000));
           }),
         );
-        carol = await login(carolAccount, "pc2");
+        [carol, dave] = await Promise.all([login(carolAccount, "pc2"), login(prosodyAccount(p2, "dave"), "pd2")]);
         await phases.run("c the held message arrives (offline storage or live)", () => carol.waitFor(`"${body}"`, withBody(body), 180_000, { sender: { client: ana, from: sentFrom } }));
         // A retry racing the first delivery would show now.
         await new Promise((r) => setTimeout(r, 10_000));
