@@ -28,13 +28,19 @@ export async function controlRequest<T>(dataDir: string, op: string, args: Recor
   }
 }
 
+/** Whatever serves an account's c2s: a FedDaemon, or another server (a Prosody peer). */
+export interface C2sServer {
+  readonly name: string;
+  c2sPort(): Promise<number>;
+}
+
 export interface FedAccount {
   jid: string;
   /** The account's domain: "<56 chars>.onion". */
   onion: string;
   password: string;
-  /** Which daemon hosts it. */
-  daemon: FedDaemon;
+  /** Which daemon (or other server) hosts it. */
+  daemon: C2sServer;
 }
 
 /** What strace saw a daemon do, summed over its runs (a restart is a new process). */

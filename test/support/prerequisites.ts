@@ -11,6 +11,7 @@ export const PREREQUISITES = [
   "tor", // Debian's /usr/sbin/tor
   "tornet", // a private Tor network: tor and tor-gencert
   "prosody", // Debian's prosody and prosodyctl
+  "prosody-onions", // prosody, mod_onions (Debian's prosody-modules) and openssl: Prosody federating over Tor
   "strace", // strace, able to trace a child (ptrace permitted)
   "finch", // finch and tmux
   "slixmpp", // Debian's python3-slixmpp, importable by /usr/bin/python3
@@ -25,6 +26,7 @@ export type Prerequisite = (typeof PREREQUISITES)[number];
 
 export const PROSODY = "/usr/bin/prosody";
 export const PROSODYCTL = "/usr/bin/prosodyctl";
+export const MOD_ONIONS = "/usr/lib/prosody/modules/mod_onions/mod_onions.lua";
 export const PYTHON = "/usr/bin/python3";
 /** What `npm run build:native` makes (native/CMakeLists.txt). */
 export const NATIVE_BUILD_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../../build/native/Release");
@@ -97,6 +99,13 @@ const PROBES: Record<Prerequisite, () => string | undefined> = {
       if (!existsSync(program)) return `${program} is not installed (apt-get install prosody)`;
     }
     return undefined;
+  },
+  "prosody-onions": () => {
+    const prosody = PROBES.prosody();
+    if (prosody) return prosody;
+    if (!existsSync(MOD_ONIONS)) return `${MOD_ONIONS} is not installed (apt-get install prosody-modules)`;
+    // The self-signed certificate of a peer with Prosody's default (encrypted) s2s settings.
+    return findProgram("openssl") ? undefined : "openssl is not installed (apt-get install openssl)";
   },
   strace: () => straceProbe().reason,
   finch: () => {

@@ -6,7 +6,7 @@
 // `prosody --version`) reads /etc/prosody and starts the system server.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,7 +55,7 @@ export interface ProsodyServer extends ServerUnderTest {
 }
 
 // Children still running when the test process exits (crash, jest killing a
-// worker) must not outlive it.
+// worker) must not outlive it. Shared with prosody-peer.ts through launch().
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
@@ -92,12 +92,12 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
   }
 }
 
-function normaliseAccounts(accounts: string[] | Record<string, string>): Record<string, string> {
+export function normaliseAccounts(accounts: string[] | Record<string, string>): Record<string, string> {
   if (!Array.isArray(accounts)) return { ...accounts };
   return Object.fromEntries(accounts.map((name) => [name, randomBytes(9).toString("base64url")]));
 }
 
-function freeLoopbackPort(): Promise<number> {
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", reject);
@@ -109,7 +109,7 @@ function freeLoopbackPort(): Promise<number> {
   });
 }
 
-function luaString(value: string): string {
+export function luaString(value: string): string {
   if (/[\0-\x1f]/.test(value)) throw new Error(`cannot put control characters in a Lua string: ${JSON.stringify(value)}`);
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
@@ -145,7 +145,7 @@ function writeConfig(dir: string, domain: string, port: number, logLevel: string
   return file;
 }
 
-function register(configFile: string, user: string, domain: string, password: string): Promise<void> {
+export function register(configFile: string, user: string, domain: string, password: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(
       PROSODYCTL,
@@ -159,10 +159,20 @@ function register(configFile: string, user: string, domain: string, password: st
   });
 }
 
-type LaunchResult = { ok: true; child: ChildProcess } | { ok: false; reason: string; portTaken: boolean };
+export type LaunchResult = { ok: true; child: ChildProcess } | { ok: false; reason: string; portTaken: boolean };
 
 function launch(dir: string, configFile: string, port: number, timeoutMs: number): Promise<LaunchResult> {
+  return launchProsody(dir, configFile, [`Activated service 'c2s' on [127.0.0.1]:${port}`], `127.0.0.1:${port}`, timeoutMs);
+}
+
+/**
+ * Runs `prosody -F --config configFile` in `dir` until its log (dir/prosody.log) has every line
+ * of `ready`. Only what the log gains from now counts: after a restart the file still holds the
+ * previous run's lines.
+ */
+export function launchProsody(dir: string, configFile: string, ready: string[], listening: string, timeoutMs: number): Promise<LaunchResult> {
   const logFile = join(dir, "prosody.log");
+  const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   const child = spawn(PROSODY, ["-F", "--config", configFile], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
@@ -176,19 +186,18 @@ function launch(dir: string, configFile: string, port: number, timeoutMs: number
     running.delete(child);
     exited = `prosody exited (${signal ?? `code ${code}`})`;
   });
-  const ready = `Activated service 'c2s' on [127.0.0.1]:${port}`;
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve) => {
     const poll = () => {
-      const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
+      const log = existsSync(logFile) ? readFileSync(logFile).subarray(logStart).toString("utf8") : "";
       const fail = (reason: string, portTaken = false) => {
         if (!exited) child.kill("SIGKILL");
         resolve({ ok: false, portTaken, reason: `${reason}\n--- prosody output ---\n${output}\n--- log tail ---\n${tail(log, 30)}` });
       };
-      if (log.includes(ready)) return resolve({ ok: true, child });
-      if (/Failed to open server port|Address already in use/.test(log)) return fail(`prosody could not listen on 127.0.0.1:${port}`, true);
-      if (exited) return fail(`${exited} before listening on 127.0.0.1:${port}`);
-      if (Date.now() > deadline) return fail(`prosody did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+      if (ready.every((line) => log.includes(line))) return resolve({ ok: true, child });
+      if (/Failed to open server port|Address already in use/.test(log)) return fail(`prosody could not listen on ${listening}`, true);
+      if (exited) return fail(`${exited} before listening on ${listening}`);
+      if (Date.now() > deadline) return fail(`prosody did not listen on ${listening} within ${timeoutMs} ms`);
       setTimeout(poll, 50);
     };
     poll();
@@ -224,7 +233,7 @@ function serverHandle(
   };
 }
 
-async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
+export async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGTERM");
@@ -239,6 +248,6 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
   clearTimeout(timer);
 }
 
-function tail(text: string, lines: number): string {
+export function tail(text: string, lines: number): string {
   return text.split("\n").slice(-lines - 1).join("\n");
 }

@@ -15,6 +15,7 @@ import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 import { federationScenarios } from "../support/federation-scenarios.js";
 import { pluginScenarios } from "../support/plugin-scenarios.js";
 import { privacyScenarios } from "../support/privacy-scenarios.js";
+import { prosodyScenarios } from "../support/prosody-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -186,6 +187,8 @@ requires("tornet").describe("private Tor network", () => {
   // Federation between daemons, and a hostile server (federation-scenarios.ts). Only these,
   // on a network of their own run: npm run test:federation (jest -t federation).
   describe("federation", () => federationScenarios(theNet));
+
+  describe("prosody", () => prosodyScenarios(theNet));
 
   requires("native").describe("plugin", () => pluginScenarios(theNet));
 
