@@ -19,7 +19,7 @@ import { bare, FedClient, FedDaemon, Phases, type FedAccount } from "./federatio
 import { bareOf, PurpleClient, Trap } from "./plugin-host.js";
 import { startProsodyPeer, type ProsodyPeer } from "./prosody-peer.js";
 import { requires } from "./requires.js";
-import { TorStreamCounter } from "./tor-stream-counter.js";
+import { targetsOnion, TorStreamCounter } from "./tor-stream-counter.js";
 import type { TorNet } from "./tornet/tornet.js";
 
 /** First contact between two servers over Tor: dial, dialback callback, stanza. */
@@ -58,6 +58,8 @@ export function prosodyMucScenarios(getNet: () => TorNet): void {
   let room: string;
   let ourOnion: string;
   let failed = false;
+  /** counters' marks when the 1:1 chat began: what the room took is before, what the chat took after. */
+  let chatMarks: number[] = [];
 
   /** What each side saw, for a failure's diagnosis. */
   function diagnosis(): string {
@@ -165,6 +167,7 @@ export function prosodyMucScenarios(getNet: () => TorNet): void {
   test(
     "muc 3: one to one, bob writes to carol and carol to bob",
     diagnosed(async () => {
+      chatMarks = counters.map((c) => c.mark());
       const toCarol = `a word in private ${Date.now()}`;
       const carolFrom = carol!.stanzas.length;
       await bob.bridge.call("sendIm", bob.ref, carol!.account.jid, toCarol);
@@ -201,8 +204,13 @@ export function prosodyMucScenarios(getNet: () => TorNet): void {
       const toProsody = counters[1]!.succeeded(prosodyOnion);
       const toUs = counters[0]!.succeeded(ourOnion);
       const attempts = counters[1]!.newStreams(prosodyOnion) + counters[0]!.newStreams(ourOnion);
+      const between = (from: number[], to?: number[]) => {
+        const count = (i: number, onion: string) => counters[i]!.events.slice(from[i], to?.[i]).filter((e) => e.status === "SUCCEEDED" && targetsOnion(e.target, onion, 5269)).length;
+        return `${count(1, prosodyOnion)} + ${count(0, ourOnion)}`;
+      };
       phases.note(
-        `Tor streams for a room on conference.<onion> plus a 1:1 chat: ours → Prosody ${toProsody}, Prosody → ours ${toUs}, total ${toProsody + toUs} (attempts ${attempts}); two Prosody servers: ${PROSODY_STREAMS}\n` +
+        `Tor streams for a room on conference.<onion> plus a 1:1 chat: ours → Prosody ${toProsody}, Prosody → ours ${toUs}, total ${toProsody + toUs} (attempts ${attempts}); ` +
+          `joining and talking in the room ${between([0, 0], chatMarks)}, then the 1:1 chat and the leave ${between(chatMarks)} (ours → Prosody + Prosody → ours); two Prosody servers: ${PROSODY_STREAMS}\n` +
           `${counters[1]!.describe(prosodyOnion)}\n${counters[0]!.describe(ourOnion)}`,
       );
       expect(toProsody).toBeGreaterThanOrEqual(1);
