@@ -2,6 +2,8 @@
 // answers to authorization requests and dialogs, file transfers.
 #include "api.h"
 
+#include <algorithm>
+
 namespace bridge {
 
 namespace {
@@ -242,11 +244,16 @@ Napi::Value JoinChat(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-PurpleConversation* ArgChat(const Napi::CallbackInfo& info, PurpleAccount* account) {
+// `inRoom`: also refuse a chat the room has ended (kick, room gone, disconnection), which
+// libpurple keeps open with its last occupants until it is closed.
+PurpleConversation* ArgChat(const Napi::CallbackInfo& info, PurpleAccount* account, bool inRoom = false) {
   std::string room;
   if (!ArgString(info, 1, "room", &room)) return nullptr;
   PurpleConversation* conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_CHAT, room.c_str(), account);
-  if (conv == nullptr) ThrowError(info.Env(), "not in chat room " + room);
+  if (conv == nullptr || (inRoom && purple_conv_chat_has_left(PURPLE_CONV_CHAT(conv)))) {
+    ThrowError(info.Env(), "not in chat room " + room);
+    return nullptr;
+  }
   return conv;
 }
 
@@ -261,6 +268,24 @@ Napi::Value SendChat(const Napi::CallbackInfo& info) {
   purple_conv_chat_send(PURPLE_CONV_CHAT(conv), escaped);
   g_free(escaped);
   return env.Undefined();
+}
+
+Napi::Value ChatUsers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireOpen(env)) return Napi::Value();
+  PurpleAccount* account = ArgAccount(info, 0);
+  if (account == nullptr) return Napi::Value();
+  PurpleConversation* conv = ArgChat(info, account, true);
+  if (conv == nullptr) return Napi::Value();
+  std::vector<std::string> nicks;
+  for (GList* l = purple_conv_chat_get_users(PURPLE_CONV_CHAT(conv)); l; l = l->next) {
+    nicks.push_back(purple_conv_chat_cb_get_name(static_cast<PurpleConvChatBuddy*>(l->data)));
+  }
+  // libpurple keeps them in arrival order, newest first: sorted, the answer does not depend on timing.
+  std::sort(nicks.begin(), nicks.end());
+  Napi::Array out = Napi::Array::New(env, nicks.size());
+  for (uint32_t i = 0; i < nicks.size(); i++) out.Set(i, Napi::String::New(env, nicks[i]));
+  return out;
 }
 
 Napi::Value LeaveChat(const Napi::CallbackInfo& info) {
@@ -346,6 +371,7 @@ void ExportAccountFunctions(Napi::Env env, Napi::Object exports) {
   Export<AnswerRequestJs>(env, exports, "answerRequest");
   Export<JoinChat>(env, exports, "joinChat");
   Export<SendChat>(env, exports, "sendChat");
+  Export<ChatUsers>(env, exports, "chatUsers");
   Export<LeaveChat>(env, exports, "leaveChat");
   Export<SendFile>(env, exports, "sendFile");
   Export<AcceptFileJs>(env, exports, "acceptFile");

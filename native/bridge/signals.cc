@@ -56,6 +56,27 @@ void ChatEvent(PurpleConversation* conv, gpointer name) {
        Json().account(purple_conversation_get_account(conv)).str("room", purple_conversation_get_name(conv)).done());
 }
 
+// `name` is the occupant's nick (for XMPP the resource of its room JID). new_arrival is FALSE for
+// those already in the room when we joined, our own nick included, so that a listener can tell
+// the roll call at our join from someone arriving.
+void ChatUserJoined(PurpleConversation* conv, const char* name, PurpleConvChatBuddyFlags, gboolean new_arrival) {
+  Emit("chat-user-joined", Json()
+                               .account(purple_conversation_get_account(conv))
+                               .str("room", purple_conversation_get_name(conv))
+                               .str("nick", name)
+                               .boolean("newArrival", new_arrival)
+                               .done());
+}
+
+// The reason is free text (the occupant's status, a moderator's kick message) nobody needs yet.
+void ChatUserLeft(PurpleConversation* conv, const char* name, const char*) {
+  Emit("chat-user-left", Json()
+                             .account(purple_conversation_get_account(conv))
+                             .str("room", purple_conversation_get_name(conv))
+                             .str("nick", name)
+                             .done());
+}
+
 // Closing a chat the room has not already ended leaves it, but libpurple signals chat-left only
 // when the protocol reports a departure (kick, room gone), never for a conversation closed by us.
 void DeletingConversation(PurpleConversation* conv) {
@@ -93,6 +114,8 @@ void ConnectSignals() {
   On(convs, "received-chat-msg", PURPLE_CALLBACK(ReceivedChat), nullptr);
   On(convs, "chat-joined", PURPLE_CALLBACK(ChatEvent), "chat-joined");
   On(convs, "chat-left", PURPLE_CALLBACK(ChatEvent), "chat-left");
+  On(convs, "chat-buddy-joined", PURPLE_CALLBACK(ChatUserJoined), nullptr);
+  On(convs, "chat-buddy-left", PURPLE_CALLBACK(ChatUserLeft), nullptr);
   On(convs, "deleting-conversation", PURPLE_CALLBACK(DeletingConversation), nullptr);
   XferConnectSignals(&handle);
 }

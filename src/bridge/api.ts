@@ -92,8 +92,18 @@ export interface BridgeEvents {
   /** `room` is the conversation's name (for XMPP the room's bare JID), `who` the sender's nick. */
   "received-chat": { account: Required<AccountRef>; room: string; who: string; text: string };
   "chat-joined": { account: Required<AccountRef>; room: string };
-  /** We are out of the room: leaveChat, close(), a kick, or the room gone. */
+  /** We are out of the room: leaveChat, close(), a kick, or the room gone. No chat-user-left follows for those still in it. */
   "chat-left": { account: Required<AccountRef>; room: string };
+  /**
+   * An occupant is in a room we are in: `nick` its nick there (ours too). `newArrival` false for
+   * those already in the room when we joined (chat-joined comes before them), true for later joins.
+   */
+  "chat-user-joined": { account: Required<AccountRef>; room: string; nick: string; newArrival: boolean };
+  /**
+   * An occupant left a room we are still in. A nick change (libpurple's chat-buddy-renamed) is
+   * neither a leave nor a join and has no event yet: chatUsers lists the new nick.
+   */
+  "chat-user-left": { account: Required<AccountRef>; room: string; nick: string };
   /**
    * File transfer progress: status is libpurple's PurpleXferStatusType name in lower case
    * ("not_started", "accepted", "started", "done", "cancel_local", "cancel_remote", "unknown").
@@ -165,6 +175,8 @@ export interface Bridge {
 
   joinChat(ref: AccountRef, room: string, nick: string): void;
   sendChat(ref: AccountRef, room: string, text: string): void;
+  /** The nicks of the room's occupants, ours included, sorted. Throws "not in chat room …" unless we are in it. */
+  chatUsers(ref: AccountRef, room: string): string[];
   leaveChat(ref: AccountRef, room: string): void;
   sendFile(ref: AccountRef, who: string, filePath: string): void;
   /** Accept an incoming transfer (the xfer event's id) into `destPath`, or refuse it (null). */
@@ -208,6 +220,8 @@ const EVENT_NAMES: Record<BridgeEventName, true> = {
   "received-chat": true,
   "chat-joined": true,
   "chat-left": true,
+  "chat-user-joined": true,
+  "chat-user-left": true,
   xfer: true,
   closed: true,
 };

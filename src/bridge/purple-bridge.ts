@@ -49,6 +49,7 @@ interface Addon {
   answerRequest(id: number, answer: string | number | Record<string, SettingValue> | null): void;
   joinChat(ref: AccountRef, room: string, nick: string): void;
   sendChat(ref: AccountRef, room: string, text: string): void;
+  chatUsers(ref: AccountRef, room: string): string[];
   leaveChat(ref: AccountRef, room: string): void;
   sendFile(ref: AccountRef, who: string, filePath: string): void;
   acceptFile(id: number, destPath: string | null): void;
@@ -156,6 +157,9 @@ class PurpleBridge implements Bridge {
   }
   sendChat(ref: AccountRef, room: string, text: string): void {
     this.native.sendChat(ref, room, text);
+  }
+  chatUsers(ref: AccountRef, room: string): string[] {
+    return this.native.chatUsers(ref, room);
   }
   leaveChat(ref: AccountRef, room: string): void {
     this.native.leaveChat(ref, room);

@@ -39,6 +39,7 @@ Run 'purple-onion COMMAND --help' for a command's options and an example.
 const SERVE = `Usage: purple-onion serve [--data-dir DIR] [--tor launch|attach|none] [--c2s-port N] [--log-level LEVEL]
                           [--tor-control T] [--tor-socks S] [--tor-auth A] [--tor-cookie-file F]
                           [--tor-password-file F] [--tor-user U] [--tor-torrc-append F]
+                          [--s2s-tls when-required|always]
 
 Runs the purple-onion daemon in the foreground until SIGINT (Ctrl-C) or SIGTERM.
 It serves every account in the data dir to XMPP clients on 127.0.0.1, gives
@@ -72,6 +73,12 @@ ${DATA_DIR_LINE}
                    included). After reconfiguring tor: 'purple-onion tor repin'.
   --tor-torrc-append F
                    launch: extra torrc lines from F (private test networks, experts)
+  --s2s-tls P      STARTTLS on server-to-server streams (self-signed, one
+                   certificate per onion; the onion address authenticates):
+                     when-required  (default) offered to every peer, used toward
+                                    servers that require it (a stock Prosody);
+                                    off between purple-onion servers
+                     always         required of peers, used whenever offered
   --c2s-port N     loopback port for XMPP clients (0 = any free port)
   --log-level L    ${LOG_LEVELS.join(", ")} (default: info); logs go to stderr,
                    and contact addresses and messages appear only at debug

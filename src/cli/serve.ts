@@ -16,6 +16,7 @@ const OPTIONS = {
   "tor-user": { type: "string" },
   "tor-torrc-append": { type: "string" },
   "c2s-port": { type: "string" },
+  "s2s-tls": { type: "string" },
   "log-level": { type: "string" },
 } as const;
 
@@ -42,7 +43,14 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv): DaemonOp
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not '${logLevel}'`, "serve");
   }
 
+  const s2sTls = values["s2s-tls"];
+  if (s2sTls !== undefined) {
+    if (s2sTls !== "when-required" && s2sTls !== "always") throw new UsageError(`--s2s-tls must be when-required or always, not '${s2sTls}'`, "serve");
+    if (tor === "none") throw new UsageError("--s2s-tls makes no sense with --tor none (no federation)", "serve");
+  }
+
   const opts: DaemonOptions = { dataDir: resolveDataDir(values["data-dir"], "serve", env), tor, logLevel, ...torOptions };
+  if (s2sTls !== undefined) opts.s2sTls = s2sTls;
   if (c2sPort !== undefined) opts.c2sPort = c2sPort;
   return opts;
 }

@@ -20,6 +20,7 @@ import {
 } from "./control-protocol.js";
 import type { AccountOnions } from "./account-onions.js";
 import type { Logger } from "./logger.js";
+import { tlsIdentityKey } from "../s2s/tls-identities.js";
 
 /** A client's stable key for one of its accounts (account.ensure). */
 const LINK_KEY = /^[A-Za-z0-9._-]{16,128}$/;
@@ -118,7 +119,11 @@ export class AccountService {
     const account = this.find(requireStringArg(args, "jid"));
     await this.onions?.remove(account.domain);
     this.server.removeHost(account.domain);
-    this.store.accounts.remove(account.jid);
+    // The onion's TLS identity (s2s/tls-identities.ts) goes with the account that named it.
+    this.store.transaction(() => {
+      this.store.accounts.remove(account.jid);
+      this.store.settings.delete(tlsIdentityKey(account.domain));
+    });
     this.log.info("account removed", { jid: account.jid });
     this.announce({ jid: account.jid, change: "removed" });
     return { jid: account.jid };

@@ -9,6 +9,7 @@ import { ControlServer } from "./control-server.js";
 import { ControlError, ERROR_CODES, EVENTS, OPS, requireStringArg, type StatusResult, type TorMode, type TorReachResult } from "./control-protocol.js";
 import type { DaemonTor } from "./daemon-tor.js";
 import type { Federation } from "../s2s/federation.js";
+import type { S2sTlsPolicy } from "../s2s/tls-identities.js";
 import { mergeS2sLimits, type S2sLimitOverrides } from "../server/policy-limits.js";
 import { createLogger, type LogLevel, type Logger } from "./logger.js";
 import { controlSocketPath, ensureDataDir } from "./paths.js";
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   /** Tests shrink limits to exercise them; users get the defaults. */
   limits?: LimitOverrides;
   s2sLimits?: S2sLimitOverrides;
+  /** STARTTLS on server streams (s2s/tls-identities.ts); default "when-required". */
+  s2sTls?: S2sTlsPolicy;
 }
 
 const C2S_PORT_SETTING = "c2s.port";
@@ -121,6 +124,7 @@ export class Daemon {
           secret: persistentSecret(this.store, DIALBACK_SECRET_SETTING),
           dial: this.tor.s2sDialer(this.server.policy.s2s.connectTimeoutMs),
           limits: this.opts.s2sLimits,
+          ...(this.opts.s2sTls ? { tls: this.opts.s2sTls } : {}),
         });
         // Before the accounts start: their listeners hand inbound sockets to the streams.
         this.tor.attachS2s(this.federation.manager);

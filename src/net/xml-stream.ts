@@ -5,6 +5,7 @@
 // https://www.rfc-editor.org/rfc/rfc6120#section-4
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "../daemon/logger.js";
 import { NS } from "../xmpp/namespaces.js";
 import { StreamParser, type StreamHeader, type StreamLimits, type StreamParseError } from "../xmpp/stream-parser.js";
@@ -53,8 +54,10 @@ const CLOSE_GRACE_MS = 2000;
 
 export class XmlStream {
   readonly id = randomBytes(8).toString("hex");
-  /** The stream id we put in our header (dialback keys are computed over it). */
-  readonly streamId = randomBytes(12).toString("base64url");
+  /** The stream id we put in our header (dialback keys are computed over it); new after STARTTLS. */
+  streamId = randomBytes(12).toString("base64url");
+  /** TLS is on (STARTTLS done). */
+  private tls = false;
   /** Times the read limit paused this stream (logged the first time). */
   private throttled = 0;
   private closedFlag = false;
@@ -76,8 +79,15 @@ export class XmlStream {
   lastInputMs = Date.now();
   readonly log: Logger;
 
+  private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
+  private readonly onSocketGone = () => this.teardown();
+  private readonly onSocketError = (err: Error) => {
+    this.log.debug("socket error", { stream: this.id, kind: this.opts.kind, error: err.message });
+    this.teardown();
+  };
+
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly opts: XmlStreamOptions,
     private readonly events: XmlStreamEvents,
   ) {
@@ -93,13 +103,7 @@ export class XmlStream {
       opts.limits.stream,
     );
     if (typeof socket.setNoDelay === "function") socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("end", () => this.teardown());
-    socket.on("close", () => this.teardown());
-    socket.on("error", (err) => {
-      this.log.debug("socket error", { stream: this.id, kind: opts.kind, error: err.message });
-      this.teardown();
-    });
+    this.listen(socket);
     this.negotiationTimer = setTimeout(() => {
       this.log.info("closing a connection that did not finish negotiating in time", { stream: this.id, kind: opts.kind });
       this.streamErrorAndClose("connection-timeout", "stream negotiation took too long");
@@ -127,6 +131,41 @@ export class XmlStream {
   restart(): void {
     this.headerSent = false;
     this.parser.restart();
+  }
+
+  get encrypted(): boolean {
+    return this.tls;
+  }
+
+  /**
+   * RFC 6120 5.4.3.3: after <proceed/> TLS starts on this socket: `wrap` makes the TLS socket
+   * (server or client side) over the plain one, and the stream restarts with a new id (5.4.3.3
+   * step 3, and dialback keys are computed over it). What was queued (our <proceed/>) is written
+   * in the clear first.
+   */
+  startTls(wrap: (plain: Socket) => TLSSocket): void {
+    if (this.closedFlag || this.tls) return;
+    this.flush();
+    const plain = this.socket;
+    plain.off("data", this.onSocketData);
+    plain.off("end", this.onSocketGone);
+    plain.off("close", this.onSocketGone);
+    plain.off("error", this.onSocketError);
+    // The TLS socket reports what happens underneath; an error here must not go unhandled.
+    plain.on("error", () => undefined);
+    const secure = wrap(plain);
+    this.socket = secure;
+    this.tls = true;
+    this.listen(secure);
+    this.streamId = randomBytes(12).toString("base64url");
+    this.restart();
+  }
+
+  private listen(socket: Socket): void {
+    socket.on("data", this.onSocketData);
+    socket.on("end", this.onSocketGone);
+    socket.on("close", this.onSocketGone);
+    socket.on("error", this.onSocketError);
   }
 
   /**

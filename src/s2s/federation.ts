@@ -10,6 +10,7 @@ import type { Store } from "../store/store.js";
 import { parseJid } from "../xmpp/jid.js";
 import { S2sOutbox } from "./outbox.js";
 import { S2sManager, type S2sOnionCounts } from "./s2s-manager.js";
+import { TlsIdentities, type S2sTlsPolicy } from "./tls-identities.js";
 
 export interface FederationOptions {
   store: Store;
@@ -20,6 +21,8 @@ export interface FederationOptions {
   /** A socket to `remote` on `local`'s own Tor circuits (DaemonTor.s2sDialer). */
   dial(local: string, remote: string): Promise<Socket>;
   limits?: S2sLimitOverrides;
+  /** STARTTLS on server streams (default "when-required"). */
+  tls?: S2sTlsPolicy;
 }
 
 export class Federation {
@@ -31,7 +34,9 @@ export class Federation {
     this.store = o.store;
     const log = o.log.child("s2s");
     const { router } = o;
-    this.manager = new S2sManager({ log, limits: o.limits, secret: o.secret, dial: o.dial, routing: router });
+    // Identities are kept in the daemon's settings, one per onion, made on first use.
+    const tls = { policy: o.tls ?? "when-required", identities: new TlsIdentities(o.store.settings) };
+    this.manager = new S2sManager({ log, limits: o.limits, secret: o.secret, dial: o.dial, routing: router, tls });
     this.outbox = new S2sOutbox({
       store: o.store,
       units: router.units,

@@ -5,6 +5,7 @@
 // listener: it never learns which other onions this daemon serves.
 // https://www.rfc-editor.org/rfc/rfc6120#section-4 (streams), https://xmpp.org/extensions/xep-0220.html
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { Logger } from "../daemon/logger.js";
 import { XmlStream } from "../net/xml-stream.js";
 import { withinDomain, type ServerOrigin } from "../server/origin.js";
@@ -16,6 +17,7 @@ import type { Element } from "../xmpp/xml.js";
 import type { DialbackKeys } from "./dialback-key.js";
 import { dbResult, dbVerify, isOnionDomain, jidDomain, type DialbackErrorCondition } from "./dialback-wire.js";
 import type { OnionBudget } from "./onion-budget.js";
+import type { S2sTls } from "./tls-identities.js";
 
 /** What a callback (our db:verify to the claimed domain) concluded. */
 export type Verdict = { type: "valid" } | { type: "invalid" } | { type: "error"; condition: DialbackErrorCondition; text?: string };
@@ -25,6 +27,8 @@ export interface InboundContext {
   log: Logger;
   keys: DialbackKeys;
   budget: OnionBudget;
+  /** STARTTLS: offered when set (required with policy "always"). */
+  tls?: S2sTls;
   /** XEP-0220 section 2.1.2: ask `remote` (through our own stream local->remote) whether it sent `key`. */
   verify(local: string, remote: string, streamId: string, key: string): Promise<Verdict>;
   /** A stanza from an authenticated domain, addressing checked. */
@@ -40,14 +44,17 @@ export interface InboundContext {
  */
 export const HOST_UNKNOWN_TEXT = "this onion serves no such domain";
 
-const FEATURES = `<stream:features><dialback xmlns='${NS.DIALBACK_FEATURE}'><errors/></dialback></stream:features>`;
+const DIALBACK_FEATURE = `<dialback xmlns='${NS.DIALBACK_FEATURE}'><errors/></dialback>`;
+const STARTTLS_OPTIONAL = `<starttls xmlns='${NS.TLS}'/>`;
+const STARTTLS_REQUIRED = `<starttls xmlns='${NS.TLS}'><required/></starttls>`;
 
 export class InboundS2sStream {
   private readonly stream: XmlStream;
   /** Domains authenticated on this stream (XEP-0220 section 2.1.3), each for this onion. */
   readonly remotes = new Set<string>();
   private pending = 0;
-  private headerSeen = false;
+  /** Stream headers the peer sent: one, and one more after STARTTLS (RFC 6120 5.4.3.3). */
+  private headers = 0;
   private lastStanzaMs = Date.now();
   private readonly log: Logger;
 
@@ -109,16 +116,48 @@ export class InboundS2sStream {
   // (keys are computed over it), then the dialback feature with <errors/> (section 2.4).
   // An initiator's own id (Prosody sends id='') means nothing to us.
   private onStreamStart(h: StreamHeader): void {
-    if (this.headerSeen) return this.stream.streamErrorAndClose("invalid-xml", "no stream restarts without TLS or SASL");
-    this.headerSeen = true;
+    if (this.headers > (this.stream.encrypted ? 1 : 0)) return this.stream.streamErrorAndClose("invalid-xml", "no stream restarts without TLS or SASL");
+    this.headers++;
     this.stream.openStream({ from: this.onion, id: this.stream.streamId });
     if (h.defaultNs !== NS.SERVER) return this.stream.streamErrorAndClose("invalid-namespace", "this port speaks jabber:server");
     if (!this.owns(h.attrs.to)) return this.hostUnknown();
-    if (Number.parseInt(h.attrs.version ?? "0", 10) >= 1) this.stream.send(FEATURES);
+    if (Number.parseInt(h.attrs.version ?? "0", 10) >= 1) this.stream.send(`<stream:features>${this.startTlsFeature()}${DIALBACK_FEATURE}</stream:features>`);
+  }
+
+  // RFC 6120 5.3.1: STARTTLS is offered before TLS only, and required only by policy "always".
+  private startTlsFeature(): string {
+    if (!this.ctx.tls || this.stream.encrypted) return "";
+    return this.ctx.tls.policy === "always" ? STARTTLS_REQUIRED : STARTTLS_OPTIONAL;
+  }
+
+  private get tlsRequiredFirst(): boolean {
+    return this.ctx.tls?.policy === "always" && !this.stream.encrypted;
+  }
+
+  // RFC 6120 5.4.2.3 (failure) and 5.4.3.3 (proceed, then TLS and a new stream). Never after
+  // dialback began: what was said in the clear would not be covered.
+  private onStartTls(): void {
+    const tls = this.ctx.tls;
+    if (!tls || this.stream.encrypted || this.headers !== 1 || this.pending > 0 || this.remotes.size > 0) {
+      this.stream.send(`<failure xmlns='${NS.TLS}'/>`);
+      return this.stream.close();
+    }
+    let context;
+    try {
+      context = tls.identities.context(this.onion);
+    } catch (err) {
+      this.log.error("no TLS certificate for an onion", { onion: this.onion, error: (err as Error).message });
+      this.stream.send(`<failure xmlns='${NS.TLS}'/>`);
+      return this.stream.close();
+    }
+    this.stream.send(`<proceed xmlns='${NS.TLS}'/>`);
+    this.stream.startTls((plain) => new TLSSocket(plain, { isServer: true, secureContext: context }));
   }
 
   private onElement(el: Element): void {
     this.ctx.budget.spendElement();
+    if (el.is("starttls", NS.TLS)) return this.onStartTls();
+    if (this.tlsRequiredFirst) return this.stream.streamErrorAndClose("policy-violation", "this server requires STARTTLS first");
     if (el.attrs.xmlns === NS.DIALBACK) {
       if (el.name === "result") return this.onDbResult(el);
       if (el.name === "verify") return this.onDbVerify(el);

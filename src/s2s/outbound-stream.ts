@@ -5,6 +5,7 @@
 // stream, and verifying its key on this stream is what keeps a pair at two connections.
 // A stream never carries more than one of our onions (s2s-manager.ts keys it by the pair).
 import type { Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Logger } from "../daemon/logger.js";
 import { duration } from "./dialback-wire.js";
 import { XmlStream } from "../net/xml-stream.js";
@@ -15,11 +16,14 @@ import type { Element } from "../xmpp/xml.js";
 import type { DialbackKeys } from "./dialback-key.js";
 import { dbResult, dbVerify, dialbackErrorCondition } from "./dialback-wire.js";
 import type { Verdict } from "./inbound-stream.js";
+import type { S2sTls } from "./tls-identities.js";
 
 export interface OutboundContext {
   limits: S2sLimits;
   log: Logger;
   keys: DialbackKeys;
+  /** STARTTLS toward peers that require it (or offer it, with policy "always"); none when unset. */
+  tls?: S2sTls;
   /** A connected socket to `remote` (through Tor with `local`'s circuits), or a TorDialError. */
   dial(local: string, remote: string): Promise<Socket>;
   /** The peer accepted our key: the stream carries stanzas from now on. */
@@ -32,7 +36,8 @@ export interface OutboundContext {
 
 // "refused": the peer did not accept our key, but still owes answers to our db:verify requests
 // (sent on the same stream, answered after the refusal): the stream closes once they are in.
-type State = "dialing" | "negotiating" | "authenticating" | "established" | "refused" | "closed";
+// "securing": we asked for STARTTLS and wait for <proceed/>.
+type State = "dialing" | "negotiating" | "securing" | "authenticating" | "established" | "refused" | "closed";
 
 /** A stanza waiting for the stream to be established; `key` coalesces presence per (from, to). */
 export interface Queued {
@@ -151,8 +156,13 @@ export class OutboundS2sStream {
     if (Number.parseInt(h.attrs.version ?? "0", 10) < 1) this.authenticate();
   }
 
+  get encrypted(): boolean {
+    return this.stream?.encrypted ?? false;
+  }
+
   private onElement(el: Element): void {
-    if (el.is("features", NS.STREAM)) return this.authenticate();
+    if (el.is("features", NS.STREAM)) return this.onFeatures(el);
+    if (el.attrs.xmlns === NS.TLS && (el.name === "proceed" || el.name === "failure")) return this.onTlsAnswer(el.name);
     if (el.is("error", NS.STREAM)) {
       const condition = el.getChildElements().find((c) => c.attrs.xmlns === NS.STREAM_ERRORS && c.name !== "text")?.name ?? "undefined-condition";
       const text = el.getChildText("text", NS.STREAM_ERRORS);
@@ -163,6 +173,35 @@ export class OutboundS2sStream {
     if (el.attrs.xmlns === NS.DIALBACK && el.name === "verify") return this.onDbVerify(el);
     // Streams are one-way without XEP-0288: whatever else arrives here is not for us.
     this.log.debug("ignoring an element on an outbound server stream", { stream: this.id, name: el.name });
+  }
+
+  // RFC 6120 5.4.1: TLS first when the peer requires it (a stock Prosody 0.12 closes the stream
+  // otherwise) or when our policy says so; then dialback on the new stream's features.
+  private onFeatures(features: Element): void {
+    if (this.state !== "negotiating") return;
+    const starttls = this.stream!.encrypted ? undefined : features.getChild("starttls", NS.TLS);
+    const required = starttls?.getChild("required") !== undefined;
+    if (starttls && this.ctx.tls && (required || this.ctx.tls.policy === "always")) {
+      this.state = "securing";
+      this.stream!.send(`<starttls xmlns='${NS.TLS}'/>`);
+      return;
+    }
+    if (required) return this.fail("policy-violation", "the peer requires TLS and this daemon has it turned off");
+    this.authenticate();
+  }
+
+  // RFC 6120 5.4.3.3: TLS over the same socket, then a new stream from us. The certificate is not
+  // checked against a CA: Tor dialled the onion, which is what authenticates the peer.
+  private onTlsAnswer(answer: "proceed" | "failure"): void {
+    if (this.state !== "securing") return;
+    if (answer === "failure") {
+      this.reason = "the peer refused to start TLS";
+      return this.stream!.close();
+    }
+    this.state = "negotiating";
+    this.peerStreamId = undefined;
+    this.stream!.startTls((plain) => tlsConnect({ socket: plain, servername: this.remote, rejectUnauthorized: false, minVersion: "TLSv1.2" }));
+    this.stream!.openStream({ from: this.local, to: this.remote });
   }
 
   private authenticate(): void {
@@ -227,7 +266,7 @@ export class OutboundS2sStream {
     this.stream!.watchIdle(this.ctx.limits.idlePingMs, () => this.onIdle());
   }
 
-  private fail(condition: "invalid-namespace" | "invalid-xml", text: string): void {
+  private fail(condition: "invalid-namespace" | "invalid-xml" | "policy-violation", text: string): void {
     this.reason = text;
     this.stream!.streamErrorAndClose(condition, text);
   }

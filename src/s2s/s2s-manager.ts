@@ -18,6 +18,7 @@ import { OnionBudget } from "./onion-budget.js";
 import type { OutboxLink } from "./outbox-link.js";
 import { OutboundS2sStream, type OutboundContext } from "./outbound-stream.js";
 import { PeerIqs } from "./peer-iqs.js";
+import type { S2sTls } from "./tls-identities.js";
 
 /** What the manager needs from the router (the lead's routing layer). */
 export interface S2sRouting {
@@ -48,6 +49,8 @@ export interface S2sManagerOptions {
   /** A socket to `remote` with `local`'s Tor circuits (DaemonTor.s2sDialer()); rejects with a TorDialError. */
   dial(local: string, remote: string): Promise<Socket>;
   routing: S2sRouting;
+  /** STARTTLS on server streams (tls-identities.ts); none: never offered nor used. */
+  tls?: S2sTls;
   /** The durable outbox; may be given later with setOutbox() (it needs needConnection from us). */
   outbox?: S2sOutboxPort;
 }
@@ -95,6 +98,7 @@ export class S2sManager {
       limits: this.limits,
       log: this.log,
       keys: this.keys,
+      ...(o.tls ? { tls: o.tls } : {}),
       verify: (local, remote, streamId, key) => this.verify(local, remote, streamId, key),
       fromServer: (origin, stanza) => this.fromServer(origin, stanza),
       authenticated: (local, remote) => this.outbox?.peerSeen(local, remote),
@@ -104,6 +108,7 @@ export class S2sManager {
       limits: this.limits,
       log: this.log,
       keys: this.keys,
+      ...(o.tls ? { tls: o.tls } : {}),
       dial: (local, remote) => o.dial(local, remote),
       established: (s) => this.onEstablished(s),
       closed: (s, reason) => this.onOutboundClosed(s, reason),
@@ -167,6 +172,7 @@ export class S2sManager {
     for (const s of [...this.outbound.values()]) if (s.local === local) s.close("the account stopped");
     for (const s of [...this.inbound]) if (s.onion === local) s.close();
     this.budgets.delete(local);
+    this.o.tls?.identities.forget(local);
   }
 
   close(): void {

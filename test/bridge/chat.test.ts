@@ -1,36 +1,27 @@
-// Group chat through the bridge (joinChat / sendChat / leaveChat). purple-onion has no chat
-// service, so the room lives on a throwaway Prosody with its muc component.
+// Group chat through the bridge (joinChat / sendChat / chatUsers / leaveChat, and who comes and
+// goes). purple-onion has no chat service, so the room lives on a throwaway Prosody with its muc
+// component.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { prepareAccount, signOn, type BridgeClient } from "../support/bridge-clients.js";
+import type { BridgeEvents } from "../../src/bridge/api.js";
+import { joinRoom, occupantsHeard, prepareAccount, signOn, waitOccupant, waitOccupantGone, type BridgeClient } from "../support/bridge-clients.js";
 import { startProsody, type ProsodyServer } from "../support/prosody.js";
 import { requires } from "../support/requires.js";
 
-/**
- * Joins `room`, retrying while Prosody still has it locked: answering the new-room question
- * sends alice's configuration on her own stream, so bob's join can reach Prosody first and be
- * refused with item-not-found (a CI run saw that once).
- */
-async function joinOnceUnlocked(client: BridgeClient, room: string, nick: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    let off = (): void => {};
-    const refused = new Promise<"refused">((resolve) => {
-      off = client.bridge.on("notify", (n) => {
-        if (n.title?.startsWith(`Error joining chat ${room}`) && n.secondary === "Item Not Found") resolve("refused");
-      });
-    });
-    try {
-      await client.bridge.call("joinChat", client.ref, room, nick);
-      const joined = client.bridge.waitFor("chat-joined", (e) => e.room === room, 10_000, `${nick} in the room`);
-      if ((await Promise.race([joined, refused])) !== "refused") return;
-      joined.catch(() => {}); // superseded by the next attempt's wait
-    } finally {
-      off();
+/** The room's comings and goings as `c` heard them, in order: "+Nick" (new arrival), "=Nick" (there when we joined), "-Nick". */
+function occupancy(c: BridgeClient, room: string): string[] {
+  return c.bridge.events.flatMap((e) => {
+    if (e.name === "chat-user-joined") {
+      const d = e.data as BridgeEvents["chat-user-joined"];
+      return d.room === room ? [`${d.newArrival ? "+" : "="}${d.nick}`] : [];
     }
-    if (attempt === 20) throw new Error(`${room} stayed locked for ${nick} after ${attempt} joins`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    if (e.name === "chat-user-left") {
+      const d = e.data as BridgeEvents["chat-user-left"];
+      return d.room === room ? [`-${d.nick}`] : [];
+    }
+    return [];
+  });
 }
 
 requires("native", "prosody").describe("libpurple bridge: group chat", () => {
@@ -45,7 +36,7 @@ requires("native", "prosody").describe("libpurple bridge: group chat", () => {
     rmSync(root, { recursive: true, force: true });
   }, 20_000);
 
-  test("two clients join a room, talk in it, and one leaves", async () => {
+  test("two clients join a room, see each other come and go, and talk in it", async () => {
     prosody = await startProsody({ accounts: ["alice", "bob"], muc: true });
     const server = prosody;
     const account = (name: string) => ({ ...server.accounts[name]!, port: server.port });
@@ -53,20 +44,65 @@ requires("native", "prosody").describe("libpurple bridge: group chat", () => {
     await Promise.all([signOn(alice), signOn(bob)]);
     const room = `tea@rooms.${server.domain}`;
 
-    await alice.bridge.call("joinChat", alice.ref, room, "Alice");
-    await alice.bridge.waitFor("chat-joined", (e) => e.room === room, 10_000, "alice in the room");
-    // A new room stays locked until its owner configures it: prpl-jabber asks (an action request).
-    const create = await alice.bridge.waitFor("request", (r) => r.kind === "action" && (r.choices ?? []).includes("_Accept Defaults"), 10_000, "the new-room question");
-    await alice.bridge.call("answerRequest", create.id, create.choices!.indexOf("_Accept Defaults"));
-    await joinOnceUnlocked(bob, room, "Bob");
+    // alice creates the room (joinRoom answers prpl-jabber's new-room question with the defaults).
+    await joinRoom(alice, room, "Alice");
+    expect(await alice.bridge.call("chatUsers", alice.ref, room)).toEqual(["Alice"]);
+
+    await joinRoom(bob, room, "Bob");
+    // bob found alice there: both are the room's roll call at his join, not arrivals.
+    expect(await bob.bridge.call("chatUsers", bob.ref, room)).toEqual(["Alice", "Bob"]);
+    expect(occupancy(bob, room)).toEqual(["=Alice", "=Bob"]);
+    await waitOccupant(alice, room, "Bob");
+    expect(await alice.bridge.call("chatUsers", alice.ref, room)).toEqual(["Alice", "Bob"]);
+    expect(occupantsHeard(alice, room)).toEqual(["Alice", "Bob"]);
+    expect(occupancy(alice, room)).toEqual(["=Alice", "+Bob"]);
+    const joined = alice.bridge.events.find((e) => e.name === "chat-user-joined" && (e.data as BridgeEvents["chat-user-joined"]).nick === "Bob");
+    expect(joined?.data).toEqual({ account: alice.ref, room, nick: "Bob", newArrival: true });
 
     await alice.bridge.call("sendChat", alice.ref, room, "tea <is> ready & hot");
     const heard = await bob.bridge.waitFor("received-chat", (e) => e.text === "tea <is> ready & hot", 10_000, "bob to hear alice");
     expect(heard).toMatchObject({ room, who: "Alice" });
 
+    // bob leaves: alice sees him go; bob has the room no more (and hears no one leave himself).
     await bob.bridge.call("leaveChat", bob.ref, room);
     await bob.bridge.waitFor("chat-left", (e) => e.room === room, 10_000, "bob out of the room");
+    await waitOccupantGone(alice, room, "Bob");
+    expect(await alice.bridge.call("chatUsers", alice.ref, room)).toEqual(["Alice"]);
+    expect(occupantsHeard(alice, room)).toEqual(["Alice"]);
+    expect(occupancy(alice, room)).toEqual(["=Alice", "+Bob", "-Bob"]);
+    const left = alice.bridge.events.find((e) => e.name === "chat-user-left");
+    expect(left?.data).toEqual({ account: alice.ref, room, nick: "Bob" });
+    expect(occupancy(bob, room)).toEqual(["=Alice", "=Bob"]);
+    expect(occupantsHeard(bob, room)).toEqual([]);
+    await expect(bob.bridge.call("chatUsers", bob.ref, room)).rejects.toThrow(`not in chat room ${room}`);
     await expect(bob.bridge.call("sendChat", bob.ref, room, "still here?")).rejects.toThrow(`not in chat room ${room}`);
+
+    // bob comes back (a second join of the same room), then alice leaves: bob sees her go.
+    await joinRoom(bob, room, "Bob");
+    await waitOccupant(alice, room, "Bob");
+    expect(occupancy(alice, room)).toEqual(["=Alice", "+Bob", "-Bob", "+Bob"]);
+    expect(occupancy(bob, room)).toEqual(["=Alice", "=Bob", "=Alice", "=Bob"]);
+    await alice.bridge.call("leaveChat", alice.ref, room);
+    await waitOccupantGone(bob, room, "Alice");
+    expect(await bob.bridge.call("chatUsers", bob.ref, room)).toEqual(["Bob"]);
+    expect(occupancy(bob, room)).toEqual(["=Alice", "=Bob", "=Alice", "=Bob", "-Alice"]);
+
+    // The last one out, bob leaves and at once joins again: prpl-jabber drops a join sent before
+    // the room confirmed the leave (joinRoom sends it again), and the room, empty, is gone: bob
+    // creates it anew.
+    await bob.bridge.call("leaveChat", bob.ref, room);
+    await joinRoom(bob, room, "Bob");
+    expect(await bob.bridge.call("chatUsers", bob.ref, room)).toEqual(["Bob"]);
+    // Unlocked by bob's answer to the new-room question, or alice would be refused until joinRoom gave up.
+    await joinRoom(alice, room, "Alice");
+    await waitOccupant(bob, room, "Alice");
+    expect(await bob.bridge.call("chatUsers", bob.ref, room)).toEqual(["Alice", "Bob"]);
+    expect(occupancy(bob, room).slice(5)).toEqual(["=Bob", "+Alice"]);
+
+    await expect(bob.bridge.call("chatUsers", bob.ref, `coffee@rooms.${server.domain}`)).rejects.toThrow(`not in chat room coffee@rooms.${server.domain}`);
+    await expect(bob.bridge.call("chatUsers", { username: "nobody@example.invalid" }, room)).rejects.toThrow("no such account");
     await expect(bob.bridge.call("joinChat", { username: "nobody@example.invalid" }, room, "x")).rejects.toThrow("no such account");
-  }, 40_000);
+    // Privacy: at the default level nothing the bridge writes names a room or an occupant.
+    for (const c of [alice, bob]) expect(c.bridge.stderr()).not.toMatch(/tea@|Alice|Bob/);
+  }, 60_000);
 });

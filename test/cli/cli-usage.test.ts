@@ -114,6 +114,8 @@ describe("usage errors exit 2 with a short message and a --help hint", () => {
     [["serve", "--c2s-port", "-1"], "--c2s-port", "serve --help"],
     [["serve", "--log-level", "trace"], "--log-level must be one of error, warn, info, debug", "serve --help"],
     [["serve", "now"], "unexpected argument 'now'", "serve --help"],
+    [["serve", "--s2s-tls", "never"], "--s2s-tls must be when-required or always, not 'never'", "serve --help"],
+    [["serve", "--tor", "none", "--s2s-tls", "always"], "--s2s-tls makes no sense with --tor none", "serve --help"],
   ])("%p", async (argv, message, hint) => {
     let called = false;
     const r = await run(argv, { runDaemon: async () => void (called = true) });
@@ -158,6 +160,12 @@ describe("serve", () => {
   test("every option is passed through; a relative --data-dir becomes absolute", async () => {
     const r = await serveWith(["--data-dir", "rel/dir", "--tor", "none", "--c2s-port", "5222", "--log-level", "debug"]);
     expect(r.got).toEqual({ dataDir: path.resolve("rel/dir"), tor: "none", c2sPort: 5222, logLevel: "debug" });
+  });
+
+  test("--s2s-tls: STARTTLS on server streams; unset leaves the daemon's default", async () => {
+    expect((await serveWith(["--s2s-tls", "always"])).got?.s2sTls).toBe("always");
+    expect((await serveWith(["--s2s-tls", "when-required"])).got?.s2sTls).toBe("when-required");
+    expect((await serveWith([])).got?.s2sTls).toBeUndefined();
   });
 
   test("--c2s-port 0 means any free port", async () => {

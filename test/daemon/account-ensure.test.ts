@@ -4,6 +4,8 @@ import { rmSync } from "node:fs";
 import { connectControl } from "../../src/daemon/control-client.js";
 import type { AccountEnsureResult } from "../../src/daemon/control-protocol.js";
 import { controlSocketPath } from "../../src/daemon/paths.js";
+import { tlsIdentityKey } from "../../src/s2s/tls-identities.js";
+import { openStore } from "../../src/store/store.js";
 import { startDaemon, type InProcessDaemon } from "../support/daemon.js";
 
 let d: InProcessDaemon;
@@ -51,6 +53,30 @@ test("a removed account's link goes with it: ensuring again makes a new onion", 
   const second = await ensure({ key: KEY_A });
   expect(second.created).toBe(true);
   expect(second.onion).not.toBe(first.onion);
+});
+
+test("a removed account's TLS identity goes with it; another account's stays", async () => {
+  d = await startDaemon([]);
+  const dataDir = d.dataDir;
+  const gone = await ensure({ key: KEY_A });
+  const kept = await ensure({ key: KEY_B });
+  await d.daemon.stop("restart");
+  // What federation saves the first time a peer wants TLS (s2s/tls-identities.ts).
+  const store = openStore(dataDir);
+  for (const a of [gone, kept]) store.settings.set(tlsIdentityKey(a.onion), "{}");
+  store.close();
+  d = await startDaemon([], { dataDir });
+  try {
+    await request("account.remove", { jid: gone.jid });
+    await d.daemon.stop("restart");
+    const after = openStore(dataDir);
+    expect(after.settings.get(tlsIdentityKey(gone.onion))).toBeUndefined();
+    expect(after.settings.get(tlsIdentityKey(kept.onion))).toBe("{}");
+    after.close();
+  } finally {
+    await d.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test("the link survives a restart of the daemon", async () => {

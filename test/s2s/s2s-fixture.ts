@@ -12,6 +12,7 @@ import { errorReply } from "../../src/server/stanza.js";
 import { UnitsOfWork, type UnitOfWork } from "../../src/server/unit-of-work.js";
 import { InboundS2sListener, s2sSocketPath } from "../../src/s2s/inbound-listener.js";
 import { S2sManager, type OutboxLink, type S2sOutboxPort } from "../../src/s2s/s2s-manager.js";
+import { TlsIdentities, type S2sTlsPolicy } from "../../src/s2s/tls-identities.js";
 import { generateOnionSeed, onionAddressFromSeed } from "../../src/tor/onion-address.js";
 import { TorDialError } from "../../src/tor/socks-dialer.js";
 import { NS } from "../../src/xmpp/namespaces.js";
@@ -128,15 +129,28 @@ export class World {
   private readonly silent = new Map<string, Server>();
   private readonly silentSockets = new Set<Socket>();
   readonly dials: { local: string; remote: string }[] = [];
+  /**
+   * Every byte each dialled connection carried, as latin1 text, in dial order, seen by a relay
+   * between the two ends (as tor would see it): after STARTTLS, only ciphertext.
+   */
+  readonly wire: { local: string; remote: string; out: string; in: string }[] = [];
+  private relays = 0;
 
   /** A daemon serving `onions`. */
-  async side(onions: string[], limits: S2sLimitOverrides = {}, realOutbox?: (routing: FakeRouting, manager: () => S2sManager) => S2sOutboxPort): Promise<Side> {
+  async side(
+    onions: string[],
+    limits: S2sLimitOverrides = {},
+    realOutbox?: (routing: FakeRouting, manager: () => S2sManager) => S2sOutboxPort,
+    opts: { tls?: S2sTlsPolicy } = {},
+  ): Promise<Side> {
     const routing = new FakeRouting();
     const outbox = new MemoryOutbox();
     const secret = randomBytes(32);
     let m: S2sManager | undefined;
     const port = realOutbox ? realOutbox(routing, () => m!) : outbox;
-    const manager = (m = new S2sManager({ log, limits, secret, dial: (l, r) => this.dial(l, r), routing, outbox: port }));
+    const settings = new Map<string, string>();
+    const tls = opts.tls ? { tls: { policy: opts.tls, identities: new TlsIdentities({ get: (k) => settings.get(k), set: (k, v) => void settings.set(k, v) }) } } : {};
+    const manager = (m = new S2sManager({ log, limits, secret, dial: (l, r) => this.dial(l, r), routing, outbox: port, ...tls }));
     routing.manager = manager;
     outbox.manager = manager;
     for (const onion of onions) await this.listen(onion, manager);
@@ -174,15 +188,35 @@ export class World {
     const silent = this.silent.get(remote);
     const target = l ? l.socketPath : silent ? (silent.address() as string) : undefined;
     if (!target) return Promise.reject(new TorDialError("onion-not-found", `the onion service ${remote} was not found on the Tor network: it is offline, or has only just started (try again in a minute)`));
+    const seen = { local, remote, out: "", in: "" };
+    this.wire.push(seen);
+    const relayPath = path.join(this.dir, `relay-${++this.relays}.sock`);
     return new Promise((resolve, reject) => {
-      const s = connect(target, () => resolve(s));
-      if (DEBUG) {
-        const tag = `${local.slice(0, 4)}->${remote.slice(0, 4)}`;
-        const write = s.write.bind(s) as (d: unknown) => boolean;
-        (s as { write: unknown }).write = (d: unknown) => (process.stderr.write(`${tag} OUT ${String(d)}\n`), write(d));
-        s.on("data", (d: Buffer) => process.stderr.write(`${tag} IN  ${d.toString()}\n`));
-      }
-      s.once("error", reject);
+      // The far end first: a dial to a listener that is gone fails as it would without the relay.
+      const far = connect(target, () => {
+        far.off("error", reject);
+        const relay = createServer((near) => {
+          relay.close();
+          near.on("data", (d: Buffer) => (seen.out += d.toString("latin1")));
+          far.on("data", (d: Buffer) => (seen.in += d.toString("latin1")));
+          near.pipe(far).pipe(near);
+          near.on("error", () => far.destroy());
+          far.on("error", () => near.destroy());
+          near.on("close", () => far.destroy());
+          far.on("close", () => near.destroy());
+        });
+        relay.listen(relayPath, () => {
+          const s = connect(relayPath, () => resolve(s));
+          s.once("error", reject);
+          if (DEBUG) {
+            const tag = `${local.slice(0, 4)}->${remote.slice(0, 4)}`;
+            const write = s.write.bind(s) as (d: unknown) => boolean;
+            (s as { write: unknown }).write = (d: unknown) => (process.stderr.write(`${tag} OUT ${String(d)}\n`), write(d));
+            s.on("data", (d: Buffer) => process.stderr.write(`${tag} IN  ${d.toString()}\n`));
+          }
+        });
+      });
+      far.once("error", reject);
     });
   }
 

@@ -16,6 +16,7 @@ import { federationScenarios } from "../support/federation-scenarios.js";
 import { pluginScenarios } from "../support/plugin-scenarios.js";
 import { privacyScenarios } from "../support/privacy-scenarios.js";
 import { prosodyScenarios } from "../support/prosody-scenarios.js";
+import { prosodyMucScenarios } from "../support/prosody-muc-scenarios.js";
 
 const ONION_PORT = 5269;
 
@@ -191,6 +192,8 @@ requires("tornet").describe("private Tor network", () => {
   describe("prosody", () => prosodyScenarios(theNet));
 
   requires("native").describe("plugin", () => pluginScenarios(theNet));
+
+  requires("native", "prosody-onions").describe("group chat over tor", () => prosodyMucScenarios(theNet));
 
   // The client behind the onion leaks nothing (privacy-scenarios.ts): npm run test:privacy.
   requires("native", "strace").describe("privacy", () => privacyScenarios(theNet));

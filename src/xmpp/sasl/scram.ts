@@ -46,10 +46,22 @@ export function scramStoredKey(hash: ScramHash, saltedPassword: Buffer): Buffer 
   return h(hash, hmac(hash, saltedPassword, "Client Key"));
 }
 
+/**
+ * A salt whose first byte is not zero: libpurple 2.x's own SCRAM (jabber/auth_scram.c,
+ * parse_server_step1) takes a salt that decodes to a leading NUL for an empty one and fails the
+ * login with "Invalid challenge from server", so one account in 256 could never sign on from
+ * Pidgin. Fake credentials (below) get the same shape, or the first byte would tell them apart.
+ */
+function libpurpleSafeSalt(bytes: Buffer): Buffer {
+  const salt = Buffer.from(bytes);
+  if (salt[0] === 0) salt[0] = 1 + (bytes[bytes.length - 1]! % 255);
+  return salt;
+}
+
 export function deriveScramCredentials(
   hash: ScramHash,
   password: string,
-  salt: Buffer = randomBytes(DEFAULT_SALT_BYTES),
+  salt: Buffer = libpurpleSafeSalt(randomBytes(DEFAULT_SALT_BYTES)),
   iterations: number = SCRAM_DEFAULT_ITERATIONS,
 ): ScramCredentials {
   const prepared = saslprep(password);
@@ -97,7 +109,7 @@ export function fakeScramCredentials(hash: ScramHash, username: string, secret: 
       .subarray(0, bytes);
   return {
     iterations: SCRAM_DEFAULT_ITERATIONS,
-    salt: derive("salt", DEFAULT_SALT_BYTES),
+    salt: libpurpleSafeSalt(derive("salt", DEFAULT_SALT_BYTES)),
     storedKey: derive("stored-key", HASH[hash].bytes),
     serverKey: derive("server-key", HASH[hash].bytes),
   };

@@ -3,6 +3,7 @@ import { createHash, createHmac } from "node:crypto";
 import {
   deriveScramCredentials,
   deriveStoredCredentials,
+  fakeScramCredentials,
   ScramServerMechanism,
   SCRAM_DEFAULT_ITERATIONS,
 } from "../../../src/xmpp/sasl/scram.js";
@@ -79,6 +80,18 @@ describe("credential derivation", () => {
     const c = deriveScramCredentials("SHA-256", "pw");
     expect(c.storedKey.length).toBe(32);
     expect(c.serverKey.length).toBe(32);
+  });
+
+  test("no salt starts with a zero byte, real or fake (libpurple 2.x's SCRAM fails the login on one)", () => {
+    // 1,500 fresh salts of each kind: with uniform first bytes, some 6 would start with 0.
+    const firsts = new Set<number>();
+    for (let i = 0; i < 1500; i++) {
+      firsts.add(deriveScramCredentials("SHA-1", "pw", undefined, 1).salt[0]!);
+      firsts.add(fakeScramCredentials("SHA-256", `user${i}`).salt[0]!);
+    }
+    expect(firsts.has(0)).toBe(false);
+    // Still spread over the other 255 values.
+    expect(firsts.size).toBeGreaterThan(240);
   });
 
   test("RFC 5802 values: StoredKey and ServerKey for 'pencil'", () => {
