@@ -243,7 +243,15 @@ export class S2sManager {
       send: (xmlText) => s.send(xmlText),
       confirm: (cb) => {
         if (!s.established) return cb(false);
-        s.sendKeepalive(this.iqs.ping(s.local, s.remote, s, cb));
+        s.sendKeepalive(
+          this.iqs.ping(s.local, s.remote, s, (ok) => {
+            cb(ok);
+            // Unanswered, as for the keepalive: a dead circuit or a hung peer. The outbox has
+            // given this link up and nothing would attach it again; until the stream closes,
+            // needConnection() finds it "established" and the rows wait for connectTimeoutMs.
+            if (!ok && !s.closed) s.close("no answer to a receipt ping");
+          }),
+        );
       },
     };
     this.links.set(s, link);

@@ -67,6 +67,20 @@ test("an unanswered keepalive ping closes the outbound stream", async () => {
   await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 3000, "the close");
 });
 
+// Seen with a frozen Prosody: the outbox gave the link up after the unanswered ping, the stream
+// stayed "established", and the rows waited minutes for the keepalive to close it.
+test("an unanswered receipt ping closes the outbound stream; the next message goes on a new one", async () => {
+  const [x, y] = await pair({ idlePingMs: 60_000, idleCloseMs: 60_000, iqTimeoutMs: 300 });
+  const answer = y.routing.fromServer.bind(y.routing);
+  y.routing.fromServer = (origin, stanza) => void y.routing.received.push({ origin, stanza });
+  inUnit(x, (unit) => x.manager.send(unit, message(`alice@${A}/pc`, `bob@${B}`, "first"), A, B));
+  await y.routing.until(() => y.routing.received.some((r) => r.stanza.is("message")), 3000, "the first message");
+  await x.routing.until(() => (x.manager.counts()[A]?.outbound ?? 0) === 0, 2000, "the close after the unanswered receipt ping");
+  y.routing.fromServer = answer;
+  inUnit(x, (unit) => x.manager.send(unit, message(`alice@${A}/pc`, `bob@${B}`, "second"), A, B));
+  await y.routing.until(() => y.routing.received.some((r) => r.stanza.getChildText("body") === "second"), 3000, "the second message");
+});
+
 test("an iq to a peer that never answers bounces remote-server-timeout after iqTimeoutMs", async () => {
   world = new World();
   const x = await world.side([A], { iqTimeoutMs: 300 });
