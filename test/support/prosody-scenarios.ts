@@ -75,11 +75,16 @@ export function prosodyScenarios(getNet: () => TorNet): void {
     const from = receiver.stanzas.length;
     const sent = { client: sender, from: sender.stanzas.length };
     sender.send(`<message to='${receiver.account.jid}' type='chat' id='${sender.nextId(tag)}'><body>${body}</body></message>`);
-    const got = await receiver.waitFor(`"${body}"`, withBody(body), timeoutMs, { from, sender: sent });
+    const got = await receiver.waitFor(`"${body}"`, withBody(body), timeoutMs, { from, sender: sent }).catch(withPeerLogs);
     expect(got.attrs.from).toBe(sender.jid);
     expect([receiver.account.jid, receiver.jid]).toContain(got.attrs.to);
     expect(got.attrs.type).toBe("chat");
     return got;
+  }
+  /** A failure's message with the end of each Prosody peer's log: the logs go with stop(). */
+  function withPeerLogs(err: Error): never {
+    err.message += peers.map((p) => `\n--- Prosody ${p.onion.slice(0, 8)}… log tail ---\n${p.logTail(25)}`).join("");
+    throw err;
   }
   /** RFC 6121 3.1: a asks, b approves and asks back, a approves; each then sees the other's available presence. */
   async function subscribeBothWays(a: FedClient, b: FedClient): Promise<void> {
@@ -112,11 +117,6 @@ export function prosodyScenarios(getNet: () => TorNet): void {
   afterAll(async () => {
     for (const c of clients) c.close();
     for (const c of counters) c.close();
-    for (const p of peers) {
-      if (!p.running) continue;
-      // The peer's own account of the run, for a failure's diagnosis (it is removed with stop()).
-      if (process.env.PURPLE_ONION_PROSODY_LOG === "1") console.log(`[prosody] ${p.onion} log tail:\n${p.logTail(80)}`);
-    }
     await Promise.all(peers.map((p) => p.stop()));
     await daemon?.dispose();
     console.log(`[prosody] phases:\n${phases.summary()}`);
@@ -126,11 +126,14 @@ export function prosodyScenarios(getNet: () => TorNet): void {
     let p1: ProsodyPeer; // on client1: the baseline's other side
     let p2: ProsodyPeer; // on client2: the peer of our daemon (on client1)
 
-    test("prosody a: baseline: two Prosody peers chat each way over Tor in 2 streams", async () => {
+    beforeAll(async () => {
       [p1, p2] = await Promise.all([
         peer("p1", { clientIndex: 0, accounts: ["alice"] }),
         peer("p2", { clientIndex: 1, accounts: ["alice", "carol", "dave", "erin"] }),
       ]);
+    }, 120_000);
+
+    test("prosody a: baseline: two Prosody peers chat each way over Tor in 2 streams", async () => {
       const [a1, a2] = await phases.run("log in to both Prosody peers", () => Promise.all([login(prosodyAccount(p1, "alice"), "pa"), login(prosodyAccount(p2, "alice"), "pa")]));
       const marks = counters.map((c) => c.mark());
       await phases.run("a p1 -> p2 (first contact)", () => chat(a1, a2, "baseline"));
@@ -162,7 +165,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         const marks = counters.map((c) => c.mark());
         await phases.run("b1 ana -> carol (our first contact)", () => chat(ana, carol, "b1"));
         await phases.run("b1 carol -> ana", () => chat(carol, ana, "b1", 30_000));
-        await phases.run("b1 subscriptions both ways", () => subscribeBothWays(ana, carol));
+        await phases.run("b1 subscriptions both ways", () => subscribeBothWays(ana, carol).catch(withPeerLogs));
         const { total, shown } = streamsBetween({ onion: ana.account.onion, index: 0 }, { onion: p2.onion, index: 1 }, marks);
         console.log(`[prosody] b1 Tor streams between our daemon and Prosody (we dialled first): ${total} (baseline ${baseline}) = ${shown}`);
         expect(total).toBeGreaterThanOrEqual(1);
@@ -174,7 +177,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         const marks = counters.map((c) => c.mark());
         await phases.run("b2 dave -> ben (Prosody's first contact)", () => chat(dave, ben, "b2"));
         await phases.run("b2 ben -> dave", () => chat(ben, dave, "b2", 30_000));
-        await phases.run("b2 subscriptions both ways (Prosody asks)", () => subscribeBothWays(dave, ben));
+        await phases.run("b2 subscriptions both ways (Prosody asks)", () => subscribeBothWays(dave, ben).catch(withPeerLogs));
         const { total, shown } = streamsBetween({ onion: ben.account.onion, index: 0 }, { onion: p2.onion, index: 1 }, marks);
         console.log(`[prosody] b2 Tor streams between our daemon and Prosody (Prosody dialled first): ${total} (baseline ${baseline}) = ${shown}`);
         expect(total).toBeGreaterThanOrEqual(1);
@@ -201,7 +204,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
           }),
         );
         [carol, dave] = await Promise.all([login(carolAccount, "pc2"), login(prosodyAccount(p2, "dave"), "pd2")]);
-        await phases.run("c the held message arrives (offline storage or live)", () => carol.waitFor(`"${body}"`, withBody(body), 180_000, { sender: { client: ana, from: sentFrom } }));
+        await phases.run("c the held message arrives (offline storage or live)", () => carol.waitFor(`"${body}"`, withBody(body), 180_000, { sender: { client: ana, from: sentFrom } }).catch(withPeerLogs));
         // A retry racing the first delivery would show now.
         await new Promise((r) => setTimeout(r, 10_000));
         await carol.ping();
@@ -309,7 +312,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         } finally {
           p2.thaw();
         }
-        await phases.run("d3 the message arrives after the thaw", () => carol.waitFor(`"${body}"`, withBody(body), 180_000, { from }));
+        await phases.run("d3 the message arrives after the thaw", () => carol.waitFor(`"${body}"`, withBody(body), 180_000, { from }).catch(withPeerLogs));
         await new Promise((r) => setTimeout(r, 10_000));
         await carol.ping();
         // At least once (outbox-link.ts): a copy sent on a stream that closed before its ping was
