@@ -4,8 +4,12 @@
 // one of them: first contact from each side, subscriptions, a Prosody restart,
 // mod_onions' bugs, and Prosody with its default (encrypted) s2s settings.
 //
-// Run by test/tor/tornet.test.ts on its network. Only these:
-//   node --experimental-vm-modules node_modules/jest/bin/jest.js dist/test/tor/tornet.test.js -t prosody
+// Run by test/tor/tornet.test.ts on its network. Only these (a bare -t prosody also picks
+// tests of group chat over tor whose titles name "<prosody onion>"):
+//   node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand dist/test/tor/tornet.test.js -t 'prosody [a-e][0-9]*:'
+//
+//   Prosody p1 (client1) ── baseline ── Prosody p2 (client2) ── b-d ── our daemon (client1)
+//   Prosody p3 (client2, STARTTLS required) ── e ── our daemon
 import { jest } from "@jest/globals";
 import type { StatusResult } from "../../src/daemon/control-protocol.js";
 import type { Element } from "../../src/xmpp/xml.js";
