@@ -161,8 +161,53 @@ function replyValue(lines: string[], key: string): string {
   return value;
 }
 
+/** What a Prosody needs to federate over Tor with mod_onions, as the README shows it. */
+export interface ProsodyFederationSettings {
+  onion: string;
+  /** conference.<onion>, for a room service. */
+  conference?: string;
+  s2sPort: number;
+  socksPort: number;
+  /** "off": plain streams inside Tor; "default": Prosody's own s2s settings (STARTTLS required). */
+  encryption: "off" | "default";
+}
+
+/**
+ * The federation part of the config: the README's block ("Federating with a Prosody +
+ * mod_onions server") is this, for encryption "default" (test/harness/readme-prosody-config.test.ts
+ * checks it), so what users copy is what the tests run.
+ */
+export function prosodyFederationConfig(f: ProsodyFederationSettings): string[] {
+  return [
+    "-- Server-to-server only on loopback: tor's onion service forwards to it.",
+    `s2s_ports = { ${f.s2sPort} }`,
+    's2s_interfaces = { "127.0.0.1" }',
+    "s2s_direct_tls_ports = { }",
+    "-- mod_onions: every .onion through tor's SOCKS port, by name (tor resolves it).",
+    'onions_socks5_host = "127.0.0.1"',
+    `onions_socks5_port = ${f.socksPort}`,
+    "-- Anything but an onion is refused rather than looked up through DNS.",
+    "onions_only = true",
+    ...(f.encryption === "off"
+      ? ["-- Plain streams inside Tor (the onion already encrypts and authenticates).", "s2s_require_encryption = false", "s2s_secure_auth = false", 'modules_disabled = { "s2s_auth_certs" }']
+      : []),
+    "",
+    `VirtualHost ${luaString(f.onion)}`,
+    // Prosody's default modules_enabled already has "dialback" and "tls".
+    '  modules_enabled = { "onions" }',
+    ...(f.conference
+      ? [
+          "",
+          `Component ${luaString(f.conference)} "muc"`,
+          "  -- Without mod_onions of its own, the room service would look the onion up through DNS.",
+          '  modules_enabled = { "onions" }',
+        ]
+      : []),
+  ];
+}
+
 function configText(dir: string, ports: Ports, client: TorNetClient, onion: string, conference: string | undefined, encryption: "off" | "default", logLevel: string): string {
-  const modules = [...PROSODY_MODULES, "dialback", "onions", ...(encryption === "default" ? ["tls"] : [])];
+  const federation = prosodyFederationConfig({ onion, conference, s2sPort: ports.s2s, socksPort: client.socksPort, encryption });
   const lines = [
     "-- Throwaway config written by test/support/prosody-peer.ts",
     "run_as_root = true",
@@ -174,32 +219,19 @@ function configText(dir: string, ports: Ports, client: TorNetClient, onion: stri
     'local_interfaces = { "127.0.0.1" }',
     `c2s_ports = { ${ports.c2s} }`,
     'c2s_interfaces = { "127.0.0.1" }',
-    `s2s_ports = { ${ports.s2s} }`,
-    's2s_interfaces = { "127.0.0.1" }',
     "c2s_direct_tls_ports = { }",
-    "s2s_direct_tls_ports = { }",
     "legacy_ssl_ports = { }",
-    `modules_enabled = { ${modules.map(luaString).join(", ")} }`,
+    // What Prosody's default config enables for federation: dialback, and TLS unless "off".
+    `modules_enabled = { ${[...PROSODY_MODULES, "dialback", ...(encryption === "default" ? ["tls"] : [])].map(luaString).join(", ")} }`,
     // FedClient logs in with SCRAM-SHA-256; internal_hashed stores SHA-1 unless told.
     'password_hash = "SHA-256"',
     'authentication = "internal_hashed"',
     'storage = "internal"',
     "c2s_require_encryption = false",
     "allow_unencrypted_plain_auth = true",
-    ...(encryption === "off" ? ["s2s_require_encryption = false", "s2s_secure_auth = false", 'modules_disabled = { "s2s_auth_certs" }'] : []),
-    'onions_socks5_host = "127.0.0.1"',
-    `onions_socks5_port = ${client.socksPort}`,
-    // Anything but an onion is refused rather than resolved through DNS.
-    "onions_only = true",
-    `VirtualHost ${luaString(onion)}`,
-    ...(conference
-      ? [
-          `Component ${luaString(conference)} "muc"`,
-          // Without mod_onions of its own, the component's outgoing s2s would resolve the onion through DNS.
-          '  modules_enabled = { "onions" }',
-          "  muc_room_locking = false",
-        ]
-      : []),
+    // A room is usable at once, without the owner configuring it first.
+    "muc_room_locking = false",
+    ...federation,
     "",
   ];
   return lines.join("\n");
