@@ -38,6 +38,16 @@ async function chatBothWays(): Promise<void> {
 
 const wireFrom = (local: string) => world.wire.filter((w) => w.local === local);
 
+/** A raw stream from "B" to A's listener, up to A's features; with A's stream id. */
+async function rawStreamToA(): Promise<{ raw: RawXmpp; id: string }> {
+  const raw = await RawXmpp.connectPath(world.socketPath(A));
+  open.push(raw);
+  raw.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' to='${A}' from='${B}' version='1.0'>`);
+  const id = (await raw.waitFor(/<stream:stream[^>]* id='([^']+)'/))[1]!;
+  await raw.waitFor("</stream:features>");
+  return { raw, id };
+}
+
 test("when-required both sides (two purple-onion servers): STARTTLS offered, not used; dialback in the clear", async () => {
   await setup("when-required", "when-required");
   await chatBothWays();
@@ -78,11 +88,7 @@ test("the certificate names X's onion; after TLS the stream restarts with a new 
   await setup("always", "always");
   await chatBothWays();
   // A raw TLS client to A's listener, as a peer would see it.
-  const raw = await RawXmpp.connectPath(world.socketPath(A));
-  open.push(raw);
-  raw.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' to='${A}' from='${B}' version='1.0'>`);
-  const firstId = (await raw.waitFor(/<stream:stream[^>]* id='([^']+)'/))[1];
-  await raw.waitFor("</stream:features>");
+  const { raw, id: firstId } = await rawStreamToA();
   raw.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
   await raw.waitFor("<proceed");
   const secure: TLSSocket = await new Promise((resolve, reject) => {
@@ -115,12 +121,8 @@ test("a peer that requires TLS is refused by a side without TLS: the message wai
 
 test("with always, dialback before STARTTLS is a policy violation", async () => {
   await setup("always", "always");
-  const raw = await RawXmpp.connectPath(world.socketPath(A));
-  open.push(raw);
-  raw.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' to='${A}' from='${B}' version='1.0'>`);
-  const m = await raw.waitFor(/<stream:stream[^>]* id='([^']+)'/);
-  await raw.waitFor("</stream:features>");
-  raw.send(`<db:result from='${B}' to='${A}'>${new DialbackKeys(y.secret).key(A, B, m[1]!)}</db:result>`);
+  const { raw, id } = await rawStreamToA();
+  raw.send(`<db:result from='${B}' to='${A}'>${new DialbackKeys(y.secret).key(A, B, id)}</db:result>`);
   await raw.waitFor("<policy-violation");
   await raw.waitClosed();
   expect(raw.received).toContain("requires STARTTLS first");
@@ -129,12 +131,8 @@ test("with always, dialback before STARTTLS is a policy violation", async () => 
 
 test("STARTTLS after dialback began is a <failure/> and the end of the stream", async () => {
   await setup("when-required", "when-required");
-  const raw = await RawXmpp.connectPath(world.socketPath(A));
-  open.push(raw);
-  raw.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' to='${A}' from='${B}' version='1.0'>`);
-  const m = await raw.waitFor(/<stream:stream[^>]* id='([^']+)'/);
-  await raw.waitFor("</stream:features>");
-  raw.send(`<db:result from='${B}' to='${A}'>${new DialbackKeys(y.secret).key(A, B, m[1]!)}</db:result>`);
+  const { raw, id } = await rawStreamToA();
+  raw.send(`<db:result from='${B}' to='${A}'>${new DialbackKeys(y.secret).key(A, B, id)}</db:result>`);
   await raw.waitFor(/<db:result[^>]*type='valid'/);
   raw.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
   await raw.waitFor("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");

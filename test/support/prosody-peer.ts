@@ -20,6 +20,7 @@ import {
   register,
   stopChild,
   tail,
+  throwawayConfigLines,
 } from "./prosody.js";
 import type { TestAccount } from "./server-under-test.js";
 import { MiniControl } from "./tornet/control.js";
@@ -209,16 +210,7 @@ export function prosodyFederationConfig(f: ProsodyFederationSettings): string[] 
 function configText(dir: string, ports: Ports, client: TorNetClient, onion: string, conference: string | undefined, encryption: "off" | "default", logLevel: string): string {
   const federation = prosodyFederationConfig({ onion, conference, s2sPort: ports.s2s, socksPort: client.socksPort, encryption });
   const lines = [
-    "-- Throwaway config written by test/support/prosody-peer.ts",
-    "run_as_root = true",
-    `pidfile = ${luaString(join(dir, "prosody.pid"))}`,
-    `data_path = ${luaString(join(dir, "data"))}`,
-    `certificates = ${luaString(join(dir, "certs"))}`,
-    `log = { { levels = { min = ${luaString(logLevel)} }, to = "file", filename = ${luaString(join(dir, "prosody.log"))} } }`,
-    'interfaces = { "127.0.0.1" }',
-    'local_interfaces = { "127.0.0.1" }',
-    `c2s_ports = { ${ports.c2s} }`,
-    'c2s_interfaces = { "127.0.0.1" }',
+    ...throwawayConfigLines("test/support/prosody-peer.ts", dir, ports.c2s, logLevel),
     "c2s_direct_tls_ports = { }",
     "legacy_ssl_ports = { }",
     // What Prosody's default config enables for federation: dialback, and TLS unless "off".

@@ -114,10 +114,10 @@ export function luaString(value: string): string {
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
-function writeConfig(dir: string, domain: string, port: number, logLevel: string, muc: boolean): string {
-  const file = join(dir, "prosody.cfg.lua");
-  const lines = [
-    "-- Throwaway config written by test/support/prosody.ts",
+/** The lines every throwaway Prosody of the tests starts with: its files in `dir`, c2s on loopback. */
+export function throwawayConfigLines(writer: string, dir: string, c2sPort: number, logLevel: string): string[] {
+  return [
+    `-- Throwaway config written by ${writer}`,
     // The harness may run as root (CI does); Prosody must not try to switch user.
     "run_as_root = true",
     `pidfile = ${luaString(join(dir, "prosody.pid"))}`,
@@ -126,8 +126,15 @@ function writeConfig(dir: string, domain: string, port: number, logLevel: string
     `log = { { levels = { min = ${luaString(logLevel)} }, to = "file", filename = ${luaString(join(dir, "prosody.log"))} } }`,
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',
-    `c2s_ports = { ${port} }`,
+    `c2s_ports = { ${c2sPort} }`,
     'c2s_interfaces = { "127.0.0.1" }',
+  ];
+}
+
+function writeConfig(dir: string, domain: string, port: number, logLevel: string, muc: boolean): string {
+  const file = join(dir, "prosody.cfg.lua");
+  const lines = [
+    ...throwawayConfigLines("test/support/prosody.ts", dir, port, logLevel),
     "c2s_direct_tls_ports = { }",
     "legacy_ssl_ports = { }",
     `modules_enabled = { ${PROSODY_MODULES.map(luaString).join(", ")} }`,
