@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   prosody          # reference XMPP server: harness validation and benchmark comparison
   prosody-modules  # mod_onions: Prosody as a federation peer over Tor in the tests
-  openssl          # the tests' Prosody gets a self-signed certificate (its default s2s wants TLS)
   python3-slixmpp  # a real third-party XMPP client for the tests
   finch            # libpurple's terminal client: the XMPP code Pidgin uses, signing on in tests
   tmux             # drives Finch's screen in tests

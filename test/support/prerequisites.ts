@@ -11,7 +11,7 @@ export const PREREQUISITES = [
   "tor", // Debian's /usr/sbin/tor
   "tornet", // a private Tor network: tor and tor-gencert
   "prosody", // Debian's prosody and prosodyctl
-  "prosody-onions", // prosody, mod_onions (Debian's prosody-modules) and openssl: Prosody federating over Tor
+  "prosody-onions", // prosody and mod_onions (Debian's prosody-modules): Prosody federating over Tor
   "strace", // strace, able to trace a child (ptrace permitted)
   "finch", // finch and tmux
   "slixmpp", // Debian's python3-slixmpp, importable by /usr/bin/python3
@@ -103,9 +103,7 @@ const PROBES: Record<Prerequisite, () => string | undefined> = {
   "prosody-onions": () => {
     const prosody = PROBES.prosody();
     if (prosody) return prosody;
-    if (!existsSync(MOD_ONIONS)) return `${MOD_ONIONS} is not installed (apt-get install prosody-modules)`;
-    // The self-signed certificate of a peer with Prosody's default (encrypted) s2s settings.
-    return findProgram("openssl") ? undefined : "openssl is not installed (apt-get install openssl)";
+    return existsSync(MOD_ONIONS) ? undefined : `${MOD_ONIONS} is not installed (apt-get install prosody-modules)`;
   },
   strace: () => straceProbe().reason,
   finch: () => {

@@ -17,9 +17,9 @@ import { jest } from "@jest/globals";
 import type { AccountInfo } from "../../src/bridge/api.js";
 import type { Element } from "../../src/xmpp/xml.js";
 import { joinRoom, occupantsHeard, waitOccupant, type BridgeClient } from "./bridge-clients.js";
-import { bare, FedClient, FedDaemon, Phases, type FedAccount } from "./federation.js";
+import { bare, FedClient, FedDaemon, Phases } from "./federation.js";
 import { bareOf, PurpleClient, Trap } from "./plugin-host.js";
-import { startProsodyPeer, type ProsodyPeer } from "./prosody-peer.js";
+import { prosodyAccount, startProsodyPeer, type ProsodyPeer } from "./prosody-peer.js";
 import { requires } from "./requires.js";
 import { targetsOnion, TorStreamCounter } from "./tor-stream-counter.js";
 import type { TorNet } from "./tornet/tornet.js";
@@ -120,7 +120,6 @@ export function prosodyMucScenarios(getNet: () => TorNet): void {
     console.log(`[muc] phases:\n${phases.summary()}`);
   }, 60_000);
 
-  const prosodyAccount = (p: ProsodyPeer, name: string): FedAccount => ({ ...p.accounts[name]!, onion: p.onion, daemon: { name: `prosody ${p.onion.slice(0, 8)}`, c2sPort: async () => p.c2sPort } });
   /** A Prosody user's presence into the room, answered by its own presence there (status 110). */
   const joinAsProsodyUser = (c: FedClient, nick: string, timeoutMs: number) => {
     c.send(`<presence to='${room}/${nick}'><x xmlns='${MUC}'/></presence>`);

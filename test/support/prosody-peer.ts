@@ -6,10 +6,11 @@
 // Prosody's dialback opens its own callback connection: 2 streams per pair.
 //
 // Only ever run as `prosody -F --config FILE` (see prosody.ts).
-import { execFile, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSignedIdentity } from "../../src/s2s/tls-certificate.js";
 import { missing } from "./prerequisites.js";
 import {
   freeLoopbackPort,
@@ -22,6 +23,7 @@ import {
   tail,
   throwawayConfigLines,
 } from "./prosody.js";
+import type { FedAccount } from "./federation.js";
 import type { TestAccount } from "./server-under-test.js";
 import { MiniControl } from "./tornet/control.js";
 import type { TorNetClient } from "./tornet/tornet.js";
@@ -83,6 +85,13 @@ export interface ProsodyPeer {
   stop(): Promise<void>;
 }
 
+/** A Prosody account as FedClient logs in to it. */
+export function prosodyAccount(peer: ProsodyPeer, name: string): FedAccount {
+  const account = peer.accounts[name];
+  if (!account) throw new Error(`the Prosody peer ${peer.onion} has no account ${name}`);
+  return { jid: account.jid, onion: peer.onion, password: account.password, daemon: { name: `prosody ${peer.onion.slice(0, 8)}`, c2sPort: async () => peer.c2sPort } };
+}
+
 interface Ports {
   c2s: number;
   s2s: number;
@@ -113,7 +122,7 @@ export async function startProsodyPeer(opts: ProsodyPeerOptions): Promise<Prosod
     const conference = opts.muc ? `conference.${onion}` : undefined;
     const published = control.waitForEvent(new RegExp(`^HS_DESC UPLOADED ${serviceId} `), opts.publishTimeoutMs ?? 60_000);
     published.catch(() => undefined);
-    if (encryption === "default") await selfSignedCertificate(join(dir, "certs"), [onion, ...(conference ? [conference] : [])]);
+    if (encryption === "default") writeSelfSignedCertificate(join(dir, "certs"), onion);
 
     const configFile = join(dir, "prosody.cfg.lua");
     const config = (p: Ports) => writeFileSync(configFile, configText(dir, p, opts.client, onion, conference, encryption, opts.logLevel ?? "debug"));
@@ -229,20 +238,15 @@ function configText(dir: string, ports: Ports, client: TorNetClient, onion: stri
   return lines.join("\n");
 }
 
-/** A self-signed certificate naming every host, as <first host>.crt/.key (Prosody indexes the dir by name). */
-function selfSignedCertificate(certsDir: string, hosts: string[]): Promise<void> {
-  const [first] = hosts;
-  const args = [
-    "req", "-x509", "-nodes", "-days", "2",
-    "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-    "-subj", `/CN=${first}`,
-    "-addext", `subjectAltName=${hosts.map((h) => `DNS:${h}`).join(",")}`,
-    "-keyout", join(certsDir, `${first}.key`),
-    "-out", join(certsDir, `${first}.crt`),
-  ];
-  return new Promise((resolve, reject) => {
-    execFile("openssl", args, { timeout: 15_000 }, (err, _stdout, stderr) => (err ? reject(new Error(`openssl req -x509 failed: ${err.message}\n${stderr}`)) : resolve()));
-  });
+/**
+ * The onion's self-signed certificate as <onion>.crt/.key, made by the same code as our daemon's
+ * (src/s2s/tls-certificate.ts). Prosody indexes the dir by the names in each certificate and
+ * falls back to the parent domain's, so conference.<onion> uses it too.
+ */
+function writeSelfSignedCertificate(certsDir: string, onion: string): void {
+  const { keyPem, certPem } = selfSignedIdentity(onion);
+  writeFileSync(join(certsDir, `${onion}.key`), keyPem, { mode: 0o600 });
+  writeFileSync(join(certsDir, `${onion}.crt`), certPem);
 }
 
 function peerHandle(p: {

@@ -14,7 +14,7 @@ import { jest } from "@jest/globals";
 import type { StatusResult } from "../../src/daemon/control-protocol.js";
 import type { Element } from "../../src/xmpp/xml.js";
 import { bare, FedClient, FedDaemon, Phases, type FedAccount } from "./federation.js";
-import { startProsodyPeer, type ProsodyPeer, type ProsodyPeerOptions } from "./prosody-peer.js";
+import { prosodyAccount, startProsodyPeer, type ProsodyPeer, type ProsodyPeerOptions } from "./prosody-peer.js";
 import { requires } from "./requires.js";
 import { unpublishedOnion } from "./s2s-raw.js";
 import { TorStreamCounter } from "./tor-stream-counter.js";
@@ -25,13 +25,6 @@ const FIRST_CONTACT_MS = 90_000;
 
 const isError = (el: Element) => el.attrs.type === "error";
 const withBody = (body: string) => (el: Element) => el.name === "message" && el.getChildText("body") === body;
-
-/** A Prosody account as FedClient logs in to it. */
-function prosodyAccount(peer: ProsodyPeer, name: string): FedAccount {
-  const account = peer.accounts[name];
-  if (!account) throw new Error(`the Prosody peer ${peer.onion} has no account ${name}`);
-  return { jid: account.jid, onion: peer.onion, password: account.password, daemon: { name: `prosody ${peer.onion.slice(0, 8)}`, c2sPort: async () => peer.c2sPort } };
-}
 
 export function prosodyScenarios(getNet: () => TorNet): void {
   jest.setTimeout(300_000);
@@ -164,28 +157,29 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         await phases.run("publish ana's and ben's onions", () => daemon!.waitPublished());
       }, 180_000);
 
-      test("prosody b1: we make first contact: messages both ways, subscriptions both ways, no more Tor streams than the baseline", async () => {
-        [ana, carol] = await Promise.all([login(ours[0]!, "ra"), login(prosodyAccount(p2, "carol"), "pc")]);
+      /**
+       * `first` makes first contact (its server dials): a message each way, subscriptions both
+       * ways; the Tor streams between our onion and Prosody's, held to the baseline.
+       */
+      async function firstContact(tag: string, first: FedClient, second: FedClient, ourOnion: string, who: string): Promise<void> {
         const marks = counters.map((c) => c.mark());
-        await phases.run("b1 ana -> carol (our first contact)", () => chat(ana, carol, "b1"));
-        await phases.run("b1 carol -> ana", () => chat(carol, ana, "b1", 30_000));
-        await phases.run("b1 subscriptions both ways", () => subscribeBothWays(ana, carol).catch(withPeerLogs));
-        const { total, shown } = streamsBetween({ onion: ana.account.onion, index: 0 }, { onion: p2.onion, index: 1 }, marks);
-        console.log(`[prosody] b1 Tor streams between our daemon and Prosody (we dialled first): ${total} (baseline ${baseline}) = ${shown}`);
+        await phases.run(`${tag} ${first.account.jid.split("@")[0]} -> ${second.account.jid.split("@")[0]} (${who} first contact)`, () => chat(first, second, tag));
+        await phases.run(`${tag} ${second.account.jid.split("@")[0]} -> ${first.account.jid.split("@")[0]}`, () => chat(second, first, tag, 30_000));
+        await phases.run(`${tag} subscriptions both ways (the first contact asks)`, () => subscribeBothWays(first, second).catch(withPeerLogs));
+        const { total, shown } = streamsBetween({ onion: ourOnion, index: 0 }, { onion: p2.onion, index: 1 }, marks);
+        console.log(`[prosody] ${tag} Tor streams between our daemon and Prosody (${who} first contact): ${total} (baseline ${baseline}) = ${shown}`);
         expect(total).toBeGreaterThanOrEqual(1);
         expect(total).toBeLessThanOrEqual(baseline ?? 2);
+      }
+
+      test("prosody b1: we make first contact: messages both ways, subscriptions both ways, no more Tor streams than the baseline", async () => {
+        [ana, carol] = await Promise.all([login(ours[0]!, "ra"), login(prosodyAccount(p2, "carol"), "pc")]);
+        await firstContact("b1", ana, carol, ana.account.onion, "our");
       });
 
       test("prosody b2: Prosody makes first contact: messages both ways, subscriptions both ways, no more Tor streams than the baseline", async () => {
         [ben, dave] = await Promise.all([login(ours[1]!, "rb"), login(prosodyAccount(p2, "dave"), "pd")]);
-        const marks = counters.map((c) => c.mark());
-        await phases.run("b2 dave -> ben (Prosody's first contact)", () => chat(dave, ben, "b2"));
-        await phases.run("b2 ben -> dave", () => chat(ben, dave, "b2", 30_000));
-        await phases.run("b2 subscriptions both ways (Prosody asks)", () => subscribeBothWays(dave, ben).catch(withPeerLogs));
-        const { total, shown } = streamsBetween({ onion: ben.account.onion, index: 0 }, { onion: p2.onion, index: 1 }, marks);
-        console.log(`[prosody] b2 Tor streams between our daemon and Prosody (Prosody dialled first): ${total} (baseline ${baseline}) = ${shown}`);
-        expect(total).toBeGreaterThanOrEqual(1);
-        expect(total).toBeLessThanOrEqual(baseline ?? 2);
+        await firstContact("b2", dave, ben, ben.account.onion, "Prosody's");
       });
 
       strace.test("prosody b3: our daemon asked no DNS and connected nowhere but loopback (strace)", () => {
