@@ -144,6 +144,17 @@ test("STARTTLS after dialback began is a <failure/> and the end of the stream", 
   expect(raw.received).not.toContain("<proceed");
 });
 
+test("garbage instead of a TLS handshake after <proceed/> ends that stream only; the onion still federates", async () => {
+  await setup("when-required", "when-required");
+  const { raw } = await rawStreamToA();
+  raw.send(STARTTLS);
+  await raw.waitFor(PROCEED);
+  raw.send("<message>not a TLS record</message>");
+  await raw.waitClosed();
+  expect(x.manager.counts()[A]?.inbound ?? 0).toBe(0);
+  await chatBothWays();
+});
+
 test("identities: made once per onion and kept in the settings; the certificate says nothing of when or where", () => {
   const settings = new Map<string, string>();
   const store = { get: (k: string) => settings.get(k), set: (k: string, v: string) => void settings.set(k, v) };
