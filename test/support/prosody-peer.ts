@@ -26,6 +26,7 @@ import {
 import type { FedAccount } from "./federation.js";
 import type { TestAccount } from "./server-under-test.js";
 import { MiniControl } from "./tornet/control.js";
+import { connectToOnion } from "./tornet/onion-probe.js";
 import type { TorNetClient } from "./tornet/tornet.js";
 
 /** The virtual port of the onion: where every XMPP server dials another (mod_onions' default too). */
@@ -83,6 +84,16 @@ export interface ProsodyPeer {
   thaw(): void;
   /** Stops Prosody, removes the onion and the temp dir. Idempotent. */
   stop(): Promise<void>;
+}
+
+/**
+ * Until `onion` answers on 5269 through each of `clients`' tors. An uploaded descriptor is not yet
+ * one every tor can fetch, and mod_onions turns a first dial that fails into a bounce (it does not
+ * retry): a server's first contact is only tested once its peer is reachable. The probe streams
+ * come before a scenario's counter marks.
+ */
+export async function waitReachable(onion: string, clients: readonly TorNetClient[], timeoutMs = 60_000): Promise<void> {
+  await Promise.all(clients.map(async (c) => (await connectToOnion(c.socksPort, onion, ONION_S2S_PORT, timeoutMs)).destroy()));
 }
 
 /** A Prosody account as FedClient logs in to it. */

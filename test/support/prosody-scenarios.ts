@@ -14,7 +14,7 @@ import { jest } from "@jest/globals";
 import type { StatusResult } from "../../src/daemon/control-protocol.js";
 import type { Element } from "../../src/xmpp/xml.js";
 import { bare, FedClient, FedDaemon, Phases, type FedAccount } from "./federation.js";
-import { prosodyAccount, startProsodyPeer, type ProsodyPeer, type ProsodyPeerOptions } from "./prosody-peer.js";
+import { prosodyAccount, startProsodyPeer, waitReachable, type ProsodyPeer, type ProsodyPeerOptions } from "./prosody-peer.js";
 import { requires } from "./requires.js";
 import { unpublishedOnion } from "./s2s-raw.js";
 import { TorStreamCounter } from "./tor-stream-counter.js";
@@ -54,6 +54,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
       startProsodyPeer({ ...opts, client: net.clients[opts.clientIndex]! }),
     );
     peers.push(p);
+    await phases.run(`Prosody ${name}'s onion reachable through both tors`, () => waitReachable(p.onion, net.clients.slice(0, 2)));
     return p;
   }
   /** Streams the onion services accepted between `a` (its server's tor is client a.index) and `b`, since the marks. */
@@ -155,6 +156,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         // Fresh domains for each first contact: one account (one onion) per direction.
         ours = [await daemon.addAccount("ana"), await daemon.addAccount("ben")];
         await phases.run("publish ana's and ben's onions", () => daemon!.waitPublished());
+        await phases.run("ana's and ben's onions reachable through both tors", () => Promise.all(ours.map((a) => waitReachable(a.onion, net.clients.slice(0, 2)))));
       }, 180_000);
 
       /**
@@ -336,6 +338,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         const p3 = await peer("p3 (encryption default)", { clientIndex: 1, accounts: ["fay", "gus"], encryption: "default" });
         const zoe = await daemon!.addAccount("zoe");
         await daemon!.waitPublished();
+        await waitReachable(zoe.onion, net.clients.slice(0, 2));
         const [zoeC, fay, gus] = await Promise.all([login(zoe, "rz"), login(prosodyAccount(p3, "fay"), "pf"), login(prosodyAccount(p3, "gus"), "pg")]);
         const marks = counters.map((c) => c.mark());
         await phases.run("e zoe -> fay (our first contact)", () => chat(zoeC, fay, "e"));
@@ -346,6 +349,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
         // Prosody's first contact, to a fresh onion of ours.
         const yan = await daemon!.addAccount("yan");
         await daemon!.waitPublished();
+        await waitReachable(yan.onion, net.clients.slice(0, 2));
         const yanC = await login(yan, "ry");
         await phases.run("e gus -> yan (Prosody's first contact)", () => chat(gus, yanC, "e"));
         await phases.run("e yan -> gus", () => chat(yanC, gus, "e", 30_000));
