@@ -59,7 +59,9 @@ export async function connectToOnion(socksPort: number, onionHost: string, port:
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await socksConnect(socksPort, onionHost, port);
+      // Each attempt may take what is left: a tor just restarted builds its first rendezvous
+      // circuits while the machine is busy, and one attempt can outlast socksConnect's default.
+      return await socksConnect(socksPort, onionHost, port, Math.max(1000, deadline - Date.now()));
     } catch (err) {
       if (!(err instanceof SocksRejected) || err.replyCode !== SOCKS_ONION_DESC_NOT_FOUND || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 250));
