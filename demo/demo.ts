@@ -12,7 +12,7 @@ import { distinctiveBytes, rate, sendFileAndWait } from "../test/support/file-tr
 import { bare, FedDaemon } from "../test/support/federation.js";
 import { bareOf, PurpleClient, Trap } from "../test/support/plugin-host.js";
 import { BRIDGE_NODE, PLUGIN_SO } from "../test/support/prerequisites.js";
-import { startTorNet, type TorNet } from "../test/support/tornet/tornet.js";
+import { RELAYS, startTorNet, type TorNet } from "../test/support/tornet/tornet.js";
 import { torNetMissing } from "../test/support/tornet/tor-binaries.js";
 import { Cleanup } from "./cleanup.js";
 import { ms, Timeline } from "./timeline.js";
@@ -24,7 +24,7 @@ Tor onion service, chatting and sending a file, all offline on this machine.
   node dist/demo/demo.js [--verbose]
 
 What it does, printing a timeline with elapsed times:
-  1. starts a private Tor network on 127.0.0.1 (1 directory authority, 3 relays, 2 client tors);
+  1. starts a private Tor network on 127.0.0.1 (1 directory authority, 5 relays, 2 client tors);
      it cannot reach the real Tor network, and nothing leaves 127.0.0.1;
   2. starts two purple-onion daemons, one per client tor, and two libpurple clients (each in its
      own process with the purple-onion plugin loaded, as Pidgin would have it);
@@ -166,7 +166,7 @@ async function scenario(t: Timeline, cleanup: Cleanup, verbose: boolean, stoppin
   };
 
   // 1. The private Tor network.
-  t.event("starting a private Tor network on 127.0.0.1: 1 directory authority, 3 relays, 2 client tors");
+  t.event(`starting a private Tor network on 127.0.0.1: 1 directory authority, ${RELAYS} relays, 2 client tors`);
   const netStarted = Date.now();
   const net: TorNet = await t.waiting("the Tor network", () => startTorNet({ clients: 2, log: (line) => t.detail(line.replace(/^tornet: /, "")) }));
   cleanup.add("stop the Tor network", () => net.stop());

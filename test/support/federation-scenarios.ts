@@ -87,6 +87,7 @@ export function federationScenarios(getNet: () => TorNet): void {
 
   beforeAll(async () => {
     net = getNet();
+    phases.explainFailuresWith(() => `--- the private Tor network: ${net.health()}`);
     const underStrace = strace.missing === undefined;
     d1 = new FedDaemon("daemon1", net, 0, underStrace);
     d2 = new FedDaemon("daemon2", net, 1, underStrace);

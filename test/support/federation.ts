@@ -284,8 +284,17 @@ export function bare(jid: string | undefined): string {
 /** Named phases with their durations, printed at the end (for fast iteration on slow Tor tests). */
 export class Phases {
   private readonly done: { name: string; ms: number; ok: boolean }[] = [];
+  private readonly explainers: (() => string)[] = [];
 
   constructor(private readonly title: string) {}
+
+  /**
+   * What a failed phase's error should add (a daemon's log, the network's health): CI keeps
+   * only the test output, and logs in temp dirs are gone by the time anyone looks.
+   */
+  explainFailuresWith(explain: () => string): void {
+    this.explainers.push(explain);
+  }
 
   async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const started = Date.now();
@@ -295,6 +304,7 @@ export class Phases {
       return out;
     } catch (err) {
       this.done.push({ name, ms: Date.now() - started, ok: false });
+      if (err instanceof Error && this.explainers.length > 0) err.message += `\n${this.explanation()}`;
       throw err;
     } finally {
       this.print();
@@ -309,6 +319,18 @@ export class Phases {
   print(): void {
     const last = this.done.at(-1);
     if (last) console.log(`[${this.title}] ${last.ok ? "ok  " : "FAIL"} ${String(last.ms).padStart(6)} ms  ${last.name}`);
+  }
+
+  private explanation(): string {
+    return this.explainers
+      .map((explain) => {
+        try {
+          return explain();
+        } catch (err) {
+          return `(could not explain: ${err instanceof Error ? err.message : String(err)})`;
+        }
+      })
+      .join("\n");
   }
 
   summary(): string {

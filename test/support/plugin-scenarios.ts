@@ -11,7 +11,7 @@
 // Nothing else takes part: libpurple, our plugin, our daemons and tor. Run by
 // test/tor/tornet.test.ts on its network; only these:
 //   node --experimental-vm-modules node_modules/jest/bin/jest.js dist/test/tor/tornet.test.js -t plugin
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
@@ -45,6 +45,15 @@ export function pluginScenarios(getNet: () => TorNet): void {
   beforeAll(async () => {
     net = getNet();
     aliceDataDir = mkdtempSync(path.join(tmpdir(), "po-pa-"));
+    phases.explainFailuresWith(() =>
+      [
+        `--- the private Tor network: ${net.health()}`,
+        fileTail("alice's daemon (started by her plugin)", path.join(aliceDataDir, "daemon.log"), 30),
+        fileTail("alice's tor (launched by her daemon)", path.join(aliceDataDir, "tor", "tor.log"), 15),
+        `--- bob's daemon (last 30 lines) ---\n${bobDaemon.output.trimEnd().split("\n").slice(-30).join("\n")}`,
+        net.logTail("client2"),
+      ].join("\n"),
+    );
     const torrc = path.join(aliceDataDir, "tornet.torrc");
     writeFileSync(torrc, net.clientTorrcLines().join("\n") + "\n");
     bobDaemon = new FedDaemon("bob's daemon", net, 1, false);
@@ -202,4 +211,9 @@ export function pluginScenarios(getNet: () => TorNet): void {
     const s = await aliceStatus();
     expect(s.accounts.map((a) => a.jid)).toContain(bareOf(aliceOnion));
   });
+}
+
+function fileTail(what: string, file: string, lines: number): string {
+  const text = existsSync(file) ? readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n") : "(no such file)";
+  return `--- ${what}: ${file} (last ${lines} lines) ---\n${text}`;
 }

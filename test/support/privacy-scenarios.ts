@@ -85,6 +85,7 @@ export function privacyScenarios(getNet: () => TorNet): void {
 
   beforeAll(async () => {
     const net = getNet();
+    phases.explainFailuresWith(() => `--- the private Tor network: ${net.health()}`);
     for (const name of ["alice", "bob"]) {
       const dataDir = mkdtempSync(path.join(tmpdir(), `po-pv${name[0]}-`));
       const torrc = path.join(dataDir, "tornet.torrc");

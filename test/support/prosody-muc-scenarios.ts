@@ -95,6 +95,7 @@ export function prosodyMucScenarios(getNet: () => TorNet): void {
 
   beforeAll(async () => {
     net = getNet();
+    phases.explainFailuresWith(() => `--- the private Tor network: ${net.health()}`);
     // From before anything dials; the scenario counts from startMarks, after the reachability probes.
     counters = await Promise.all(net.clients.slice(0, 2).map((c) => TorStreamCounter.start(c)));
     daemon = new FedDaemon("our daemon", net, 1, strace.missing === undefined);

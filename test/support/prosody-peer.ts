@@ -93,7 +93,17 @@ export interface ProsodyPeer {
  * come before a scenario's counter marks.
  */
 export async function waitReachable(onion: string, clients: readonly TorNetClient[], timeoutMs = 60_000): Promise<void> {
-  await Promise.all(clients.map(async (c) => (await connectToOnion(c.socksPort, onion, ONION_S2S_PORT, timeoutMs)).destroy()));
+  await Promise.all(
+    clients.map(async (c) => {
+      const started = Date.now();
+      try {
+        (await connectToOnion(c.socksPort, onion, ONION_S2S_PORT, timeoutMs)).destroy();
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(`${onion} was not reachable through ${c.name}'s tor after ${Date.now() - started} ms: ${why}`, { cause: err });
+      }
+    }),
+  );
 }
 
 /** A Prosody account as FedClient logs in to it. */

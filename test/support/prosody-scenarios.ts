@@ -109,6 +109,7 @@ export function prosodyScenarios(getNet: () => TorNet): void {
 
   beforeAll(async () => {
     net = getNet();
+    phases.explainFailuresWith(() => `--- the private Tor network: ${net.health()}`);
     counters = await Promise.all(net.clients.slice(0, 2).map((c) => TorStreamCounter.start(c)));
   });
 

@@ -9,7 +9,7 @@ import { MiniControl } from "../support/tornet/control.js";
 import { connectToOnion, roundTrip, socksConnect, startEchoServer, type EchoServer } from "../support/tornet/onion-probe.js";
 import { freePorts } from "../support/tornet/ports.js";
 import { PortInUseError, TorProcess } from "../support/tornet/tor-process.js";
-import { startTorNet, type TorNet, type TorNetClient } from "../support/tornet/tornet.js";
+import { RELAYS, startTorNet, type TorNet, type TorNetClient } from "../support/tornet/tornet.js";
 import { requires } from "../support/requires.js";
 import { isAlive, torE2eScenarios } from "../support/tor-e2e-scenarios.js";
 import { federationScenarios } from "../support/federation-scenarios.js";
@@ -76,15 +76,17 @@ requires("tornet").describe("private Tor network", () => {
   afterAll(async () => {
     onion?.control.close();
     echo?.close();
+    // A figure for every run: whether the network itself stayed whole while the tests used it.
+    if (net) console.log(`tornet health: ${net.health()}`);
     await net?.stop();
   }, 30_000);
 
-  test("starts an authority, 3 relays and 2 bootstrapped clients on distinct loopback ports", () => {
+  test(`starts an authority, ${RELAYS} relays and 2 bootstrapped clients on distinct loopback ports`, () => {
     const tornet = theNet();
     // Figures for the report: start time on this machine and memory.
     const rss = tornet.rssKb();
     console.log(`tornet: started in ${startMs} ms; RSS ${JSON.stringify(rss)} kB`);
-    expect(Object.keys(rss).sort()).toEqual(["authority", "client1", "client2", "relay1", "relay2", "relay3"]);
+    expect(Object.keys(rss).sort()).toEqual(["authority", "client1", "client2", ...Array.from({ length: RELAYS }, (_, i) => `relay${i + 1}`)]);
     expect(tornet.clients.map((c) => c.name)).toEqual(["client1", "client2"]);
     const ports = tornet.clients.flatMap((c) => [c.socksPort, c.controlPort]);
     expect(new Set(ports).size).toBe(4);

@@ -1,11 +1,11 @@
-// A private Tor network on 127.0.0.1 for tests: 1 directory authority + 3
-// relays (4 relays in all: the minimum for onion services, which need guards,
-// HSDirs and rendezvous points) and N client tors with SOCKS and control
-// ports. Nothing in it can reach the real Tor network. Measured behaviour and
-// pitfalls: /work/shared/design/TORNET.md.
+// A private Tor network on 127.0.0.1 for tests: 1 directory authority + 5
+// relays and N client tors with SOCKS and control ports. Nothing in it can
+// reach the real Tor network. Measured behaviour and pitfalls:
+// /work/shared/design/TORNET.md, and RELAYS below.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConsensusWatch } from "./consensus-watch.js";
 import { fetchConsensus, type ConsensusSummary } from "./consensus.js";
 import { installNetworkKeys } from "./keys.js";
 import { freePorts } from "./ports.js";
@@ -40,6 +40,10 @@ export interface TorNet {
   waitBootstrapped(name: string, timeoutMs?: number): Promise<void>;
   /** Resident memory of every running tor, in kB, by name (authority, relay1.., client1..). */
   rssKb(): Record<string, number>;
+  /** Whether the network stayed whole since it started: every consensus the authority served, checked (ConsensusWatch). */
+  health(): string;
+  /** The last lines of one tor's log (authority, relay1.., client1..), for a failed test's message. */
+  logTail(name: string, lines?: number): string;
   /** Kills every tor by PID (SIGTERM, SIGKILL after 3 s) and removes the dir (kept if PURPLE_ONION_TORNET_KEEP=1). Idempotent. */
   stop(): Promise<void>;
 }
@@ -47,6 +51,8 @@ export interface TorNet {
 export interface TorNetOptions {
   /** Client tors (SOCKS + control port each). Default 2. */
   clients?: number;
+  /** Relays besides the authority. Default RELAYS. */
+  relays?: number;
   /** Where all data dirs, torrcs and logs go; must be empty or absent. Default a fresh temp dir. Removed by stop(). */
   dir?: string;
   /** Progress lines (with timings). */
@@ -55,7 +61,16 @@ export interface TorNetOptions {
   timeoutMs?: number;
 }
 
-const RELAYS = 3;
+/**
+ * Relays besides the authority. 3 (4 in all) is the minimum onion services work with, and
+ * it was flaky: onion circuits need several distinct relays (guard, layer-2 vanguard, middle,
+ * intro or rendezvous point), and with 4 tor often found no path. Measured here, 2 minutes
+ * with 9 onions and 6 restarted and 6 fresh clients: about 100 "No available nodes when
+ * trying to choose node" warnings with 3 relays, none with 4 or 5. Under the load of a full
+ * CI run, connections to onions then hung for minutes (tor gives up on an onion service's
+ * circuits after a few failed launches). 5 leaves a margin; each relay is ~20 MB and idle.
+ */
+export const RELAYS = 5;
 /** Seconds from starting the tors to the first vote: relays must have uploaded their descriptors by then. */
 const FIRST_VOTE_AFTER_S = 5;
 /** Attempts when a freshly chosen port is taken before tor binds it. */
@@ -93,7 +108,9 @@ export async function startTorNet(opts: TorNetOptions = {}): Promise<TorNet> {
   const tors: TorProcess[] = [];
   const clients: ClientNode[] = [];
   let stopped = false;
+  let watch: ConsensusWatch | undefined;
   const stopAll = async (): Promise<void> => {
+    watch?.stop();
     await Promise.all(tors.map((t) => t.stop()));
     // PURPLE_ONION_TORNET_KEEP=1 keeps torrcs, data dirs and logs for a post-mortem.
     if (process.env.PURPLE_ONION_TORNET_KEEP === "1") log(`tornet: kept ${dir} (PURPLE_ONION_TORNET_KEEP=1)`);
@@ -102,7 +119,8 @@ export async function startTorNet(opts: TorNetOptions = {}): Promise<TorNet> {
 
   try {
     const authPaths = paths("authority");
-    const relayNames = Array.from({ length: RELAYS }, (_, i) => `relay${i + 1}`);
+    const relayCount = opts.relays ?? RELAYS;
+    const relayNames = Array.from({ length: relayCount }, (_, i) => `relay${i + 1}`);
     const keys = await installNetworkKeys(authPaths.dataDir, relayNames.map((n) => paths(n).dataDir), emptyTorrc);
     const { v3ident, authorityFingerprint: authFingerprint, relayFingerprints } = keys;
     log(`tornet: keys ready (${elapsed()})`);
@@ -140,11 +158,13 @@ export async function startTorNet(opts: TorNetOptions = {}): Promise<TorNet> {
         }),
       ),
     );
-    log(`tornet: authority (DirPort ${authInfo.dirPort}) and ${RELAYS} relays running (${elapsed()})`);
+    log(`tornet: authority (DirPort ${authInfo.dirPort}) and ${relayCount} relays running (${elapsed()})`);
 
     const wanted = [authFingerprint, ...relayFingerprints];
     await waitForConsensus(authority, authInfo.dirPort, wanted, left());
     log(`tornet: consensus lists all ${wanted.length} relays (${elapsed()})`);
+    watch = new ConsensusWatch(authInfo.dirPort, new Map(wanted.map((f, i) => [f, i === 0 ? "authority" : relayNames[i - 1]!])), REQUIRED_FLAGS);
+    watch.start();
 
     await Promise.all(
       Array.from({ length: clientCount }, (_, i) =>
@@ -203,6 +223,14 @@ export async function startTorNet(opts: TorNetOptions = {}): Promise<TorNet> {
       },
       rssKb() {
         return Object.fromEntries(tors.map((t) => [t.name, t.rssKb()]));
+      },
+      health() {
+        return watch!.summary();
+      },
+      logTail(name, lines = 15) {
+        const tor = tors.find((t) => t.name === name);
+        if (!tor) throw new Error(`no tor named ${name} in this network (have ${tors.map((t) => t.name).join(", ")})`);
+        return tor.tail(lines);
       },
       async stop() {
         if (stopped) return;

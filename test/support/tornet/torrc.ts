@@ -29,6 +29,17 @@ export function networkLines(auth: AuthorityInfo): string[] {
     "ShutdownWaitLength 0",
     // KIST adds ~15 ms per onion round trip on loopback; Vanilla 1-3 ms.
     "Schedulers Vanilla",
+    // Circuits on loopback build in 5-75 ms, and tor learns a build timeout from them (kept in
+    // its state file, so a restarted tor starts with it). When the machine is busy, builds take
+    // longer, time out, and are retried until tor gives up on the learned value ("Resetting
+    // timeout to 60000ms after 18 timeouts", seen in a failing run): meanwhile connections to
+    // onions hung for minutes, most of all from restarted tors. A fixed timeout instead, and
+    // not tor's default 60 s: a client whose introduction was acknowledged waits 3 build
+    // timeouts + 1 s for the rendezvous (circuituse.c, c_rend_ready_cutoff), and after a
+    // service's tor restarts, an introduction through its old descriptor was seen to be
+    // acknowledged and never answered. 10 s is tor's recommended minimum.
+    "LearnCircuitBuildTimeout 0",
+    "CircuitBuildTimeout 10",
   ];
 }
 
