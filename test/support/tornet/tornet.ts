@@ -63,12 +63,11 @@ export interface TorNetOptions {
 
 /**
  * Relays besides the authority. 3 (4 in all) is the minimum onion services work with, and
- * it was flaky: onion circuits need several distinct relays (guard, layer-2 vanguard, middle,
- * intro or rendezvous point), and with 4 tor often found no path. Measured here, 2 minutes
- * with 9 onions and 6 restarted and 6 fresh clients: about 100 "No available nodes when
- * trying to choose node" warnings with 3 relays, none with 4 or 5. Under the load of a full
- * CI run, connections to onions then hung for minutes (tor gives up on an onion service's
- * circuits after a few failed launches). 5 leaves a margin; each relay is ~20 MB and idle.
+ * a tight one: onion circuits need several distinct relays (guard, layer-2 vanguard, middle,
+ * intro or rendezvous point), and with 4 tor often found no path and had to try again.
+ * `npm run bench:tornet` (bench/README.md) counts tor's "No available nodes when trying to
+ * choose node" warnings: about 100 in 2 minutes with 3 relays, none with 4 or 5. 5 leaves a
+ * margin; each relay costs ~15 MB resident and next to no CPU.
  */
 export const RELAYS = 5;
 /** Seconds from starting the tors to the first vote: relays must have uploaded their descriptors by then. */
