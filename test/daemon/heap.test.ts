@@ -22,7 +22,7 @@ test("a collection returns the garbage of a burst", () => {
 });
 
 // The heap's size is scripted here: with the real one, V8 sometimes collected the
-// burst on its own before the collector looked (a clean-clone CI run under load),
+// burst on its own before the collector looked (an official CI run, under load),
 // which is the collector's "shrank by itself" case, not this one.
 function scriptedHeap(start: number): HeapGauges & { size: number; collected: number } {
   const heap = {

@@ -102,6 +102,8 @@ requires("tornet").describe("private Tor network", () => {
     const lines = theNet().clientTorrcLines();
     expect(lines).toContain("TestingTorNetwork 1");
     expect(lines).toContain("UseDefaultFallbackDirs 0");
+    // A tor that joins (the plugin's launched one) gets the fixed circuit build timeout too (torrc.ts).
+    expect(lines).toEqual(expect.arrayContaining(["LearnCircuitBuildTimeout 0", "CircuitBuildTimeout 10"]));
     expect(lines.filter((l) => /^DirAuthority tnauth orport=\d+ no-v2 v3ident=[0-9A-F]{40} 127\.0\.0\.1:\d+ [0-9A-F]{40}$/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^(DataDirectory|SocksPort|ControlPort|Log|ORPort|__OwningControllerProcess)\b/.test(l))).toEqual([]);
   });
