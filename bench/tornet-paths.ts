@@ -32,14 +32,6 @@ function positive(name: string, value: string | undefined): number {
   return n;
 }
 
-async function addOnion(control: MiniControl, targetPort: number): Promise<string> {
-  const reply = await control.command(`ADD_ONION NEW:ED25519-V3 Flags=DiscardPK Port=${ONION_PORT},127.0.0.1:${targetPort}`);
-  const id = reply.lines.map((l) => /^ServiceID=([a-z2-7]{56})$/.exec(l)?.[1]).find(Boolean);
-  if (!id) throw new Error(`ADD_ONION gave no ServiceID: ${reply.lines.join(" / ")}`);
-  await control.waitForEvent(new RegExp(`^HS_DESC UPLOADED ${id} `), 60_000);
-  return id;
-}
-
 /** Milliseconds to a connected SOCKS stream, or the failure. */
 async function timeConnect(socksPort: number, onion: string): Promise<number | string> {
   const started = Date.now();
@@ -107,7 +99,7 @@ async function main(): Promise<void> {
   try {
     await control.command("SETEVENTS HS_DESC");
     const onions: string[] = [];
-    for (let i = 0; i < onionCount; i++) onions.push(await addOnion(control, echo.port));
+    for (let i = 0; i < onionCount; i++) onions.push(await control.addOnion(ONION_PORT, echo.port, 60_000));
     const results = { restarted: [] as (number | string)[], fresh: [] as (number | string)[], toFresh: [] as (number | string)[] };
     for (let round = 0; round < rounds; round++) {
       await net.stopClient("client2", "SIGKILL");
@@ -115,7 +107,7 @@ async function main(): Promise<void> {
       results.restarted.push(await timeConnect(client2.socksPort, onions[round % onions.length]!));
       const fresh = await freshTor(net, `fresh${round + 1}`);
       try {
-        const own = await addOnion(fresh.control, echo.port);
+        const own = await fresh.control.addOnion(ONION_PORT, echo.port, 60_000);
         const [out, into] = await Promise.all([timeConnect(fresh.socksPort, onions[(round + 1) % onions.length]!), timeConnect(net.clients[0]!.socksPort, own)]);
         results.fresh.push(out);
         results.toFresh.push(into);

@@ -38,10 +38,17 @@ function scriptedHeap(start: number): HeapGauges & { size: number; collected: nu
 }
 
 const MB = 1024 * 1024;
+/** Ticks every 25 ms; collects after 2 MB of growth and two ticks under half busy. */
+const DECIDING = { intervalMs: 25, growthBytes: 2 * MB, quietUtilization: 0.5, quietTicks: 2, busyUtilization: 2 };
+
+/** Until the collector's first collection, or 10 s (the test's expectation then fails). */
+async function firstCollection(collector: IdleCollector): Promise<void> {
+  for (let waited = 0; collector.collections === 0 && waited < 10_000; waited += 25) await sleep(25);
+}
 
 test("the collector collects once after the heap grew and the loop went quiet, not before", async () => {
   const heap = scriptedHeap(50 * MB);
-  const collector = new IdleCollector({ intervalMs: 25, growthBytes: 2 * MB, quietUtilization: 0.5, quietTicks: 2, busyUtilization: 2 }, undefined, heap);
+  const collector = new IdleCollector(DECIDING, undefined, heap);
   collector.start();
   try {
     await sleep(150);
@@ -50,7 +57,7 @@ test("the collector collects once after the heap grew and the loop went quiet, n
     await sleep(150);
     expect(collector.collections).toBe(0); // grew less than growthBytes
     heap.size += 2 * MB;
-    for (let waited = 0; collector.collections === 0 && waited < 10_000; waited += 25) await sleep(25);
+    await firstCollection(collector);
     expect(collector.collections).toBe(1);
     expect(heap.collected).toBe(1);
     await sleep(150);
@@ -62,13 +69,13 @@ test("the collector collects once after the heap grew and the loop went quiet, n
 
 test("a heap that shrank by itself is the new reference: growth counts from there", async () => {
   const heap = scriptedHeap(50 * MB);
-  const collector = new IdleCollector({ intervalMs: 25, growthBytes: 2 * MB, quietUtilization: 0.5, quietTicks: 2, busyUtilization: 2 }, undefined, heap);
+  const collector = new IdleCollector(DECIDING, undefined, heap);
   collector.start();
   try {
     heap.size = 40 * MB; // V8 collected on its own
     await sleep(100);
     heap.size = 43 * MB; // 3 MB above the new reference, still below the first one
-    for (let waited = 0; collector.collections === 0 && waited < 10_000; waited += 25) await sleep(25);
+    await firstCollection(collector);
     expect(collector.collections).toBe(1);
   } finally {
     collector.stop();
@@ -77,7 +84,7 @@ test("a heap that shrank by itself is the new reference: growth counts from ther
 
 test("a busy event loop holds the collection back until it is quiet again", async () => {
   const heap = scriptedHeap(50 * MB);
-  const collector = new IdleCollector({ intervalMs: 25, growthBytes: 2 * MB, quietUtilization: 0.5, quietTicks: 2, busyUtilization: 2 }, undefined, heap);
+  const collector = new IdleCollector(DECIDING, undefined, heap);
   collector.start();
   try {
     heap.size += 4 * MB;
@@ -92,7 +99,7 @@ test("a busy event loop holds the collection back until it is quiet again", asyn
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(collector.collections).toBe(0);
-    for (let waited = 0; collector.collections === 0 && waited < 10_000; waited += 25) await sleep(25);
+    await firstCollection(collector);
     expect(collector.collections).toBe(1);
   } finally {
     collector.stop();

@@ -50,7 +50,7 @@ export function pluginScenarios(getNet: () => TorNet): void {
         `--- the private Tor network: ${net.health()}`,
         fileTail("alice's daemon (started by her plugin)", path.join(aliceDataDir, "daemon.log"), 30),
         fileTail("alice's tor (launched by her daemon)", path.join(aliceDataDir, "tor", "tor.log"), 15),
-        `--- bob's daemon (last 30 lines) ---\n${bobDaemon.output.trimEnd().split("\n").slice(-30).join("\n")}`,
+        `--- bob's daemon (last 30 lines) ---\n${lastLines(bobDaemon.output, 30)}`,
         net.logTail("client2"),
       ].join("\n"),
     );
@@ -213,7 +213,9 @@ export function pluginScenarios(getNet: () => TorNet): void {
   });
 }
 
+const lastLines = (text: string, lines: number): string => text.trimEnd().split("\n").slice(-lines).join("\n");
+
 function fileTail(what: string, file: string, lines: number): string {
-  const text = existsSync(file) ? readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n") : "(no such file)";
+  const text = existsSync(file) ? lastLines(readFileSync(file, "utf8"), lines) : "(no such file)";
   return `--- ${what}: ${file} (last ${lines} lines) ---\n${text}`;
 }

@@ -57,11 +57,8 @@ async function ensureOnion(): Promise<{ control: MiniControl; serviceId: string 
   const c1 = client("client1");
   const control = await MiniControl.connect(c1.controlPort, c1.cookieFile);
   await control.command("SETEVENTS HS_DESC");
-  // Without Flags=Detach the service lives as long as this control connection.
-  const reply = await control.command(`ADD_ONION NEW:ED25519-V3 Flags=DiscardPK Port=${ONION_PORT},127.0.0.1:${echo.port}`);
-  const serviceId = reply.lines.map((l) => /^ServiceID=([a-z2-7]{56})$/.exec(l)?.[1]).find(Boolean);
-  if (!serviceId) throw new Error(`ADD_ONION gave no ServiceID: ${reply.lines.join(" / ")}`);
-  await control.waitForEvent(new RegExp(`^HS_DESC UPLOADED ${serviceId} `), 30_000);
+  // The service lives as long as this control connection.
+  const serviceId = await control.addOnion(ONION_PORT, echo.port, 30_000);
   onion = { control, serviceId };
   return onion;
 }

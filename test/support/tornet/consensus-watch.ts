@@ -2,7 +2,7 @@
 // that timed out can say whether the network itself was whole meanwhile: a consensus that lacked
 // a relay (or its Running/HSDir flags), or a stretch without a valid consensus, makes onions
 // unreachable for everyone at once.
-import { fetchConsensus, type ConsensusSummary } from "./consensus.js";
+import { fetchConsensus, lackingRelays } from "./consensus.js";
 
 interface Gap {
   at: Date;
@@ -21,7 +21,7 @@ export class ConsensusWatch {
   constructor(
     private readonly dirPort: number,
     /** Fingerprint → name, for every relay the consensus must list. */
-    private readonly relays: Map<string, string>,
+    private readonly relays: ReadonlyMap<string, string>,
     private readonly requiredFlags: readonly string[],
     private readonly intervalMs = 5000,
   ) {}
@@ -50,21 +50,8 @@ export class ConsensusWatch {
     const key = consensus.validAfter.getTime();
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    const lacking = this.lacking(consensus);
+    const lacking = lackingRelays(consensus, this.relays, this.requiredFlags);
     if (lacking.length > 0) this.gaps.push({ at: consensus.validAfter, what: `consensus lacks ${lacking.join(", ")}` });
-  }
-
-  private lacking(consensus: ConsensusSummary): string[] {
-    const out: string[] = [];
-    for (const [fingerprint, name] of this.relays) {
-      const flags = consensus.relays.get(fingerprint)?.flags;
-      if (!flags) out.push(name);
-      else {
-        const missing = this.requiredFlags.filter((f) => !flags.includes(f));
-        if (missing.length > 0) out.push(`${name}'s ${missing.join("/")}`);
-      }
-    }
-    return out;
   }
 
   /** One line: how many consensuses were seen, and every one that was not whole. */

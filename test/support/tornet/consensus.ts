@@ -53,3 +53,20 @@ export function parseConsensus(text: string): ConsensusSummary {
   }
   return { validAfter: time("valid-after"), validUntil: time("valid-until"), relays };
 }
+
+/**
+ * What `consensus` lacks of `relays` (fingerprint → name): a relay it does not list, or one of
+ * `flags` a listed relay lacks ("relay2", "relay3's HSDir"). Empty: the network is whole.
+ */
+export function lackingRelays(consensus: ConsensusSummary, relays: ReadonlyMap<string, string>, flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const [fingerprint, name] of relays) {
+    const listed = consensus.relays.get(fingerprint)?.flags;
+    if (!listed) out.push(name);
+    else {
+      const missing = flags.filter((f) => !listed.includes(f));
+      if (missing.length > 0) out.push(`${name}'s ${missing.join("/")}`);
+    }
+  }
+  return out;
+}

@@ -80,6 +80,19 @@ export class MiniControl {
     }
   }
 
+  /**
+   * A fresh onion service forwarding `port` to 127.0.0.1:`targetPort`, once HS_DESC UPLOADED says
+   * it is published; resolves with its ServiceID. Without Flags=Detach it lives as long as this
+   * connection. Needs SETEVENTS HS_DESC first.
+   */
+  async addOnion(port: number, targetPort: number, timeoutMs: number): Promise<string> {
+    const reply = await this.command(`ADD_ONION NEW:ED25519-V3 Flags=DiscardPK Port=${port},127.0.0.1:${targetPort}`);
+    const serviceId = reply.lines.map((l) => /^ServiceID=([a-z2-7]{56})$/.exec(l)?.[1]).find(Boolean);
+    if (!serviceId) throw new Error(`ADD_ONION gave no ServiceID: ${reply.lines.join(" / ")}`);
+    await this.waitForEvent(new RegExp(`^HS_DESC UPLOADED ${serviceId} `), timeoutMs);
+    return serviceId;
+  }
+
   close(): void {
     this.socket.destroy();
   }

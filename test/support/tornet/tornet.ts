@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConsensusWatch } from "./consensus-watch.js";
-import { fetchConsensus, type ConsensusSummary } from "./consensus.js";
+import { fetchConsensus, lackingRelays, type ConsensusSummary } from "./consensus.js";
 import { installNetworkKeys } from "./keys.js";
 import { freePorts } from "./ports.js";
 import { torNetMissing } from "./tor-binaries.js";
@@ -160,9 +160,10 @@ export async function startTorNet(opts: TorNetOptions = {}): Promise<TorNet> {
     log(`tornet: authority (DirPort ${authInfo.dirPort}) and ${relayCount} relays running (${elapsed()})`);
 
     const wanted = [authFingerprint, ...relayFingerprints];
-    await waitForConsensus(authority, authInfo.dirPort, wanted, left());
+    const named = new Map(wanted.map((f, i) => [f, i === 0 ? "authority" : relayNames[i - 1]!]));
+    await waitForConsensus(authority, authInfo.dirPort, named, left());
     log(`tornet: consensus lists all ${wanted.length} relays (${elapsed()})`);
-    watch = new ConsensusWatch(authInfo.dirPort, new Map(wanted.map((f, i) => [f, i === 0 ? "authority" : relayNames[i - 1]!])), REQUIRED_FLAGS);
+    watch = new ConsensusWatch(authInfo.dirPort, named, REQUIRED_FLAGS);
     watch.start();
 
     await Promise.all(
@@ -264,16 +265,16 @@ function prepareDir(dir: string | undefined): string {
   return dir;
 }
 
-async function waitForConsensus(authority: TorProcess, dirPort: number, fingerprints: string[], timeoutMs: number): Promise<ConsensusSummary> {
+/** `relays`: fingerprint → name of every relay the consensus must list with REQUIRED_FLAGS. */
+async function waitForConsensus(authority: TorProcess, dirPort: number, relays: ReadonlyMap<string, string>, timeoutMs: number): Promise<ConsensusSummary> {
   const deadline = Date.now() + timeoutMs;
   let last: ConsensusSummary | undefined;
   for (;;) {
     last = await fetchConsensus(dirPort).catch(() => undefined);
-    const ready = (f: string): boolean => REQUIRED_FLAGS.every((flag) => last!.relays.get(f)?.flags.includes(flag));
-    if (last && fingerprints.every(ready) && last.validUntil.getTime() > Date.now()) return last;
+    if (last && lackingRelays(last, relays, REQUIRED_FLAGS).length === 0 && last.validUntil.getTime() > Date.now()) return last;
     if (!authority.running || Date.now() > deadline) {
       const listed = last ? [...last.relays.values()].map((r) => `${r.nickname} [${r.flags.join(" ")}]`).join(", ") || "no relays" : "no consensus yet";
-      throw new Error(`the authority's consensus does not list all ${fingerprints.length} relays as ${REQUIRED_FLAGS.join(", ")} (${listed})\n${authority.tail()}`);
+      throw new Error(`the authority's consensus does not list all ${relays.size} relays as ${REQUIRED_FLAGS.join(", ")} (${listed})\n${authority.tail()}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
